@@ -1,0 +1,290 @@
+"""The embedded archive: one data directory holding an SQLite (WAL) database, encrypted
+content-addressed blob files, a config file and (by default) the key file.
+
+Layout::
+
+    DATA/wxguard.toml      configuration (key reference)
+    DATA/archive.db        records, ledger, wrapped keys
+    DATA/blobs/ab/cd/ID    encrypted blobs, content-addressed by keyed fingerprint
+    DATA/keys/kek.key      key-encryption key (0600) unless kept elsewhere
+
+Exactly one writer at a time (an ``flock`` on ``DATA/lock``); readers may run alongside.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sqlite3
+import time
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .blobstore import BlobStore
+from .codec import Codec
+from .crypto import KeyProblem, key_id, load_kek, new_key, write_key_file
+from .keyring import KeyRing
+from .ledger import GENESIS, Frontier, chain_next, sign_checkpoint
+from .schema import migrate
+
+DB_NAME = "archive.db"
+CONFIG_NAME = "wxguard.toml"
+DEFAULT_KEY_REF = "$file:keys/kek.key"
+CHECKPOINT_EVERY = 100_000
+
+
+class ArchiveError(Exception):
+    """A problem with the archive that the user must act on; the text says what."""
+
+
+def resolve_data_dir(data: Path | None) -> Path:
+    if data is not None:
+        return data
+    env = os.environ.get("WXGUARD_DATA")
+    return Path(env) if env else Path("wxguard-data")
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    id: int
+    size: int
+    root: bytes
+    chain: bytes
+    at: int
+    signature: bytes
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA busy_timeout=10000")
+        conn.execute("PRAGMA cache_size=-65536")
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError as e:
+        conn.close()
+        raise ArchiveError(
+            f"archive database {path} is corrupted or not a wxguard database ({e})"
+        ) from None
+    return conn
+
+
+class Archive:
+    """An open archive. Use :meth:`create` or :meth:`open`; close when done."""
+
+    def __init__(self, data_dir: Path, conn: sqlite3.Connection, kek: bytes, lock: int | None):
+        self.data_dir = data_dir
+        self.conn = conn
+        self._lock_fd = lock
+        self.keys = KeyRing(conn, kek)
+        self.blobs = BlobStore(data_dir / "blobs")
+        self.codec = Codec()
+        self._load_ledger_state()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @classmethod
+    def create(cls, data_dir: Path, kek_ref: str | None = None) -> Archive:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        db = data_dir / DB_NAME
+        if db.exists() or (data_dir / CONFIG_NAME).exists():
+            raise ArchiveError(f"{data_dir} already holds an archive; refusing to overwrite it")
+        ref = kek_ref or DEFAULT_KEY_REF
+        if ref.startswith("$env:"):
+            kek = load_kek(ref)
+        else:
+            path = Path(ref[6:] if ref.startswith("$file:") else ref)
+            path = path if path.is_absolute() else data_dir / path
+            if path.exists():
+                kek = load_kek(str(path))
+            else:
+                kek = new_key()
+                write_key_file(path, kek)
+        lock = cls._acquire_lock(data_dir)
+        conn = _connect(db)
+        migrate(conn)
+        conn.execute("BEGIN IMMEDIATE")
+        meta = {
+            "kek_id": key_id(kek),
+            "created_at": str(_now_ms()),
+            "ledger_size": "0",
+            "ledger_head": GENESIS.hex(),
+            "frontier": "",
+        }
+        conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", meta.items())
+        KeyRing.create_secrets(conn, kek)
+        conn.execute("COMMIT")
+        (data_dir / CONFIG_NAME).write_text(
+            "# wxguard archive configuration (docs/operations.md)\n"
+            f"format = 1\nkek = {_toml_str(ref)}\n",
+            encoding="utf-8",
+        )
+        return cls(data_dir, conn, kek, lock)
+
+    @classmethod
+    def open(cls, data_dir: Path, *, write: bool = False, kek_ref: str | None = None) -> Archive:
+        db = data_dir / DB_NAME
+        if not db.exists():
+            raise ArchiveError(
+                f"no archive in {data_dir}: run `wxguard init --data {data_dir}` first"
+            )
+        ref = kek_ref or read_config(data_dir).get("kek", DEFAULT_KEY_REF)
+        kek = load_kek(str(ref), data_dir)
+        conn = _connect(db)
+        try:
+            migrate(conn)
+            row = conn.execute("SELECT value FROM meta WHERE key = 'kek_id'").fetchone()
+        except sqlite3.DatabaseError as e:
+            raise ArchiveError(f"archive database {db} is corrupted ({e})") from None
+        if row is None:
+            raise ArchiveError(f"archive database {db} has no key metadata; it is damaged")
+        if row[0] != key_id(kek):
+            from .keys import finish_pending_rotation
+
+            if finish_pending_rotation(data_dir, row[0]):
+                conn.close()
+                return cls.open(data_dir, write=write, kek_ref=kek_ref)
+            conn.close()
+            raise KeyProblem(
+                f"the key-encryption key ({ref}) does not belong to the archive in {data_dir}: "
+                f"archive expects key id {row[0]}, the key given has id {key_id(kek)}"
+            )
+        lock = cls._acquire_lock(data_dir) if write else None
+        return cls(data_dir, conn, kek, lock)
+
+    @staticmethod
+    def _acquire_lock(data_dir: Path) -> int:
+        fd = os.open(data_dir / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise ArchiveError(
+                f"another wxguard process is writing to {data_dir}; wait for it to finish"
+            ) from None
+        return fd
+
+    def close(self) -> None:
+        self.conn.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def __enter__(self) -> Archive:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ ledger
+
+    def meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def _load_ledger_state(self) -> None:
+        self.ledger_size = int(self.meta("ledger_size") or 0)
+        self.ledger_head = bytes.fromhex(self.meta("ledger_head") or GENESIS.hex())
+        self.frontier = Frontier.load(self.ledger_size, self.meta("frontier") or "")
+        self._pending_ledger: list[tuple[int, str, str, bytes, bytes]] = []
+
+    def ledger_append(self, kind: str, ref: str, leaf: bytes) -> int:
+        """Queue a ledger record in the current transaction; returns its seq."""
+        self.ledger_size += 1
+        self.ledger_head = chain_next(self.ledger_head, leaf)
+        self.frontier.append(leaf)
+        self._pending_ledger.append((self.ledger_size, kind, ref, leaf, self.ledger_head))
+        return self.ledger_size
+
+    def next_seq(self) -> int:
+        return self.ledger_size + 1
+
+    def begin(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        """Flush queued ledger rows and state, then commit the transaction."""
+        c = self.conn
+        if self._pending_ledger:
+            c.executemany(
+                "INSERT INTO ledger (seq, kind, ref, leaf, chain) VALUES (?, ?, ?, ?, ?)",
+                self._pending_ledger,
+            )
+            self._pending_ledger = []
+            c.executemany(
+                "UPDATE meta SET value = ? WHERE key = ?",
+                [
+                    (str(self.ledger_size), "ledger_size"),
+                    (self.ledger_head.hex(), "ledger_head"),
+                    (self.frontier.dump(), "frontier"),
+                ],
+            )
+        c.execute("COMMIT")
+
+    def rollback(self) -> None:
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+        self.keys.forget_uncommitted()
+        self._load_ledger_state()
+
+    def last_checkpoint(self) -> Checkpoint | None:
+        row = self.conn.execute(
+            "SELECT id, size, root, chain, at, signature FROM checkpoints ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else Checkpoint(*row)
+
+    def checkpoint_if_due(self, force: bool = False) -> Checkpoint | None:
+        """Sign a checkpoint (in the current transaction) when one is due."""
+        last = self.last_checkpoint()
+        last_size = last.size if last else 0
+        if self.ledger_size == last_size:
+            return None
+        if not force and self.ledger_size - last_size < CHECKPOINT_EVERY:
+            return None
+        at = _now_ms()
+        root = self.frontier.root()
+        sig = sign_checkpoint(self.keys.signing, self.ledger_size, root, self.ledger_head, at)
+        cur = self.conn.execute(
+            "INSERT INTO checkpoints (size, root, chain, at, signature) VALUES (?, ?, ?, ?, ?)",
+            (self.ledger_size, root, self.ledger_head, at, sig),
+        )
+        return Checkpoint(
+            int(cur.lastrowid or 0), self.ledger_size, root, self.ledger_head, at, sig
+        )
+
+    def seal_checkpoint(self) -> Checkpoint | None:
+        """Sign a checkpoint over everything appended so far (own transaction)."""
+        self.begin()
+        try:
+            cp = self.checkpoint_if_due(force=True)
+            self.commit()
+        except BaseException:
+            self.rollback()
+            raise
+        return cp
+
+
+def _toml_str(s: str) -> str:
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def read_config(data_dir: Path) -> dict[str, Any]:
+    path = data_dir / CONFIG_NAME
+    if not path.exists():
+        return {}
+    try:
+        with path.open("rb") as f:
+            cfg = tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise ArchiveError(f"{path}: invalid configuration: {e}") from None
+    kek = cfg.get("kek")
+    if kek is not None and not isinstance(kek, str):
+        raise ArchiveError(f'{path}: key \'kek\' must be a string like "$file:PATH" or "$env:NAME"')
+    return cfg

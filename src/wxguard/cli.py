@@ -1,0 +1,471 @@
+"""The ``wxguard`` command line: a thin shell over the library (parse, call, format)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from . import __version__
+from .archive import Archive, ArchiveError, resolve_data_dir
+from .crypto import KeyProblem
+from .ingest import FORMATS, IngestError, ingest_file, iter_input_files
+from .keys import rotate_kek
+from .seal import Counts, Sealer
+
+app = typer.Typer(
+    help="wxguard — compliance archive and DLP monitor for WeChat and WeCom.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+keys_app = typer.Typer(help="Manage the archive's keys.", no_args_is_help=True)
+demo_app = typer.Typer(help="The demo company: generate data, or load and show it.")
+app.add_typer(keys_app, name="keys")
+app.add_typer(demo_app, name="demo")
+
+err = Console(stderr=True)
+out = Console()
+
+
+class OutputFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+DataOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--data", "-d", help="Archive data directory [env: WXGUARD_DATA; default ./wxguard-data]"
+    ),
+]
+FormatOpt = Annotated[OutputFormat, typer.Option("--format", help="Output format")]
+
+
+def fail(message: str, code: int = 1) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def errors() -> Iterator[None]:
+    """Turn known failures into one clear line and a non-zero exit."""
+    try:
+        yield
+    except (ArchiveError, KeyProblem, IngestError) as e:
+        fail(_esc(str(e)))
+    except KeyboardInterrupt:
+        fail("interrupted; everything committed so far is kept and a re-run resumes", 130)
+
+
+def _esc(s: str) -> str:
+    return s.replace("[", "\\[")
+
+
+def _print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=2) + "\n")
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Print the version")] = False,
+) -> None:
+    if version:
+        out.print(f"wxguard {__version__}")
+        raise typer.Exit()
+
+
+@app.command()
+def init(
+    data: DataOpt = None,
+    kek: Annotated[
+        str | None,
+        typer.Option(
+            help="Key-encryption key reference: $file:PATH (created if missing) or $env:NAME. "
+            "Default: $file:keys/kek.key inside the data directory."
+        ),
+    ] = None,
+) -> None:
+    """Create a new archive: database, keys, configuration."""
+    d = resolve_data_dir(data)
+    with errors(), Archive.create(d, kek) as a:
+        ref = kek or "$file:keys/kek.key"
+        out.print(f"Created archive in [bold]{d}[/] (key {ref}).")
+        out.print(f"Checkpoint signing key fingerprint: {_fpr(a)}")
+        if not ref.startswith("$env:"):
+            out.print(
+                "[yellow]Back up the key file separately from the data: "
+                "without it the archive cannot be read.[/]"
+            )
+
+
+def _fpr(a: Archive) -> str:
+    from .proofcheck import key_fingerprint
+
+    return key_fingerprint(a.keys.public_key)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
+
+
+def run_ingest(
+    a: Archive, paths: list[Path], fmt: str, source: str
+) -> tuple[Counts, list[dict[str, Any]]]:
+    sealer = Sealer(a)
+    total = Counts()
+    files: list[dict[str, Any]] = []
+    inputs = [f for p in paths for f in iter_input_files(p)]
+    if not inputs:
+        raise IngestError("no input files found (looked for *.jsonl and *.json)")
+    with _progress() as bar:
+        for f in inputs:
+            size = f.stat().st_size if f.exists() else 0
+            task = bar.add_task(_esc(f.name), total=size or None)
+
+            def advance(pos: int, t: TaskID = task) -> None:
+                bar.update(t, completed=pos)
+
+            try:
+                rep = ingest_file(a, sealer, f, fmt, source, advance)
+            except (IngestError, OSError) as e:
+                files.append({"path": str(f), "error": str(e)})
+                continue
+            finally:
+                bar.remove_task(task)
+            total.add(rep.counts)
+            files.append(
+                {
+                    "path": str(f),
+                    "format": rep.format,
+                    "resumed_at_byte": rep.resumed_at,
+                    **_counts(rep.counts),
+                }
+            )
+    a.seal_checkpoint()
+    return total, files
+
+
+def _counts(c: Counts) -> dict[str, Any]:
+    return {
+        "imported": c.imported,
+        "duplicates": c.duplicates,
+        "quarantined": c.quarantined,
+        "directory_records": c.directory,
+        "blobs": c.blobs,
+        "quarantine_reasons": c.reasons,
+    }
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or directories (*.jsonl, *.json)")],
+    data: DataOpt = None,
+    fmt: Annotated[
+        str, typer.Option("--input-format", help=f"One of: {', '.join(FORMATS)}")
+    ] = "auto",
+    source: Annotated[
+        str, typer.Option(help="Source name for WeCom records (dedupe namespace)")
+    ] = "wecom",
+    output: FormatOpt = OutputFormat.text,
+) -> None:
+    """Ingest decrypted WeCom JSON/JSONL or wxguard interchange JSONL, exactly once."""
+    d = resolve_data_dir(data)
+    with errors(), Archive.open(d, write=True) as a:
+        t0 = time.perf_counter()
+        total, files = run_ingest(a, paths, fmt, source)
+        dt = time.perf_counter() - t0
+    result = {**_counts(total), "seconds": round(dt, 2), "files": files}
+    if output == OutputFormat.json:
+        _print_json(result)
+    else:
+        _print_ingest(result)
+    if any("error" in f for f in files):
+        raise typer.Exit(2)
+
+
+def _print_ingest(r: dict[str, Any]) -> None:
+    for f in r["files"]:
+        if "error" in f:
+            err.print(f"[red]✗[/] {_esc(f['error'])}", highlight=False)
+    rate = r["imported"] / r["seconds"] if r["seconds"] else 0
+    out.print(
+        f"Imported [bold]{r['imported']:,}[/] messages, skipped {r['duplicates']:,} duplicates, "
+        f"quarantined {r['quarantined']:,}; {r['directory_records']:,} directory records, "
+        f"{r['blobs']:,} blobs ({r['seconds']} s, {rate:,.0f} msg/s)."
+    )
+    for reason, n in sorted(r["quarantine_reasons"].items(), key=lambda x: -x[1]):
+        out.print(f"  quarantined {n:,} × {_esc(reason)}", highlight=False)
+
+
+@app.command()
+def verify(
+    data: DataOpt = None,
+    seal: Annotated[
+        bool, typer.Option("--seal", help="Sign a checkpoint over unsealed records first")
+    ] = False,
+    output: FormatOpt = OutputFormat.text,
+) -> None:
+    """Recompute every hash, decrypt every record and check every checkpoint signature."""
+    from .verify import verify as run_verify
+
+    d = resolve_data_dir(data)
+    with errors(), Archive.open(d, write=seal) as a:
+        if seal:
+            a.seal_checkpoint()
+        with _progress() as bar:
+            task = bar.add_task("verifying", total=a.ledger_size or None)
+            rep = run_verify(a, lambda n: bar.update(task, completed=n))
+    if output == OutputFormat.json:
+        _print_json(rep.as_dict())
+    else:
+        status = "[bold green]OK[/]" if rep.ok else "[bold red]FAILED[/]"
+        out.print(
+            f"{status}: {rep.records:,} ledger records "
+            f"({rep.messages:,} messages, {rep.blobs:,} blobs), "
+            f"{rep.checkpoints} checkpoints; signing key {rep.public_key_fingerprint}"
+        )
+        for w in rep.warnings:
+            out.print(f"[yellow]warning:[/] {_esc(w)}")
+        for p in rep.problems[:20]:
+            out.print(f"[red]✗[/] {_esc(str(p))}", highlight=False)
+    if not rep.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def proof(
+    message_id: Annotated[
+        str | None, typer.Argument(help="Message id (source:msgid or msgid)")
+    ] = None,
+    data: DataOpt = None,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write the proof here")
+    ] = None,
+    check: Annotated[
+        Path | None, typer.Option("--check", help="Verify a proof file offline")
+    ] = None,
+    public_key: Annotated[
+        str | None, typer.Option(help="Expected signing key (hex) for --check")
+    ] = None,
+) -> None:
+    """Write an inclusion proof for a message, or check one offline (--check FILE)."""
+    from . import proofcheck
+
+    if check is not None:
+        args = [str(check)] + (["--public-key", public_key] if public_key else [])
+        raise typer.Exit(proofcheck.main(args))
+    if not message_id:
+        fail("give a MESSAGE_ID, or --check FILE")
+    from .proof import build_proof
+
+    with errors(), Archive.open(resolve_data_dir(data)) as a:
+        doc = build_proof(a, message_id or "")
+    text = json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
+    if out_file is None:
+        sys.stdout.write(text)
+    else:
+        fd = os.open(out_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        err.print(
+            f"Proof for {doc['message_id']} written to {out_file} (contains the message's content)."
+        )
+
+
+@app.command()
+def stats(data: DataOpt = None, top: int = 10, output: FormatOpt = OutputFormat.text) -> None:
+    """Data usage: messages by kind, person, conversation and day; media bytes."""
+    from .stats import collect
+
+    with errors(), Archive.open(resolve_data_dir(data)) as a:
+        s = collect(a, top)
+    if output == OutputFormat.json:
+        _print_json(s)
+    else:
+        print_stats(s)
+
+
+def print_stats(s: dict[str, Any]) -> None:
+    out.print(
+        f"[bold]{s['messages']:,}[/] messages from {s['first_message_at']} "
+        f"to {s['last_message_at']}; {s['ledger_records']:,} ledger records; "
+        f"{s['disk']['database_bytes'] / 1e6:,.1f} MB database "
+        f"({s['bytes_per_message']} B/message), {s['disk']['blob_bytes'] / 1e6:,.1f} MB blobs"
+    )
+    out.print(
+        f"Participants: {s['participants']}  Conversations: {s['conversations']}  "
+        f"Recalled: {s['recalled_messages']}  "
+        f"Media declared: {s['media']['declared_bytes'] / 1e6:,.1f} MB"
+    )
+    t = Table("kind", "messages", title="By kind")
+    for k, n in s["by_kind"].items():
+        t.add_row(k, f"{n:,}")
+    out.print(t)
+    t = Table("sender", "name", "type", "department", "messages", title="Top senders")
+    for p in s["top_senders"]:
+        t.add_row(
+            p["id"],
+            p.get("name", ""),
+            p.get("kind", ""),
+            p.get("department", ""),
+            f"{p['messages']:,}",
+        )
+    out.print(t)
+    t = Table("conversation", "name", "type", "members", "messages", title="Top conversations")
+    for c in s["top_conversations"]:
+        t.add_row(
+            c["id"],
+            c.get("name", ""),
+            c.get("type", ""),
+            c.get("members", ""),
+            f"{c['messages']:,}",
+        )
+    out.print(t)
+    days = s["by_day"]
+    if days:
+        peak = max(days.values())
+        t = Table("day", "messages", "", title="By day")
+        for d, n in days.items():
+            t.add_row(d, f"{n:,}", "█" * max(1, round(30 * n / peak)))
+        out.print(t)
+    if s["quarantined"]:
+        t = Table("reason", "records", title="Quarantined")
+        for r, n in s["quarantined"].items():
+            t.add_row(_esc(r), f"{n:,}")
+        out.print(t)
+
+
+@app.command("export")
+def export_cmd(
+    out_file: Annotated[Path, typer.Option("--out", "-o", help="Interchange JSONL file to write")],
+    data: DataOpt = None,
+) -> None:
+    """Export the whole archive as wxguard interchange JSONL (plaintext: handle with care)."""
+    from .interchange import export_jsonl
+
+    with errors(), Archive.open(resolve_data_dir(data)) as a:
+        fd = os.open(out_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            n = export_jsonl(a, f)
+    err.print(f"Exported {n:,} messages to {out_file}.")
+
+
+@app.command("quarantine")
+def quarantine_cmd(data: DataOpt = None, output: FormatOpt = OutputFormat.text) -> None:
+    """List quarantined input records (where and why; content stays encrypted)."""
+    with errors(), Archive.open(resolve_data_dir(data)) as a:
+        rows = a.conn.execute(
+            "SELECT stream, locator, reason, at FROM quarantine ORDER BY id"
+        ).fetchall()
+    items = [{"stream": s, "locator": loc, "reason": r, "at": at} for s, loc, r, at in rows]
+    if output == OutputFormat.json:
+        _print_json(items)
+        return
+    t = Table("input", "where", "reason", title=f"{len(items)} quarantined records")
+    for i in items:
+        t.add_row(_esc(i["stream"].removeprefix("file:")), i["locator"], _esc(i["reason"]))
+    out.print(t)
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    data: DataOpt = None,
+    new_key_out: Annotated[
+        Path | None,
+        typer.Option(help="Where to write the new key when the current one comes from $env:"),
+    ] = None,
+) -> None:
+    """Replace the key-encryption key and re-wrap every data key and secret."""
+    with errors():
+        msg = rotate_kek(resolve_data_dir(data), new_key_out)
+    out.print(msg)
+
+
+@demo_app.callback(invoke_without_command=True)
+def demo(
+    ctx: typer.Context,
+    data: DataOpt = None,
+    messages: Annotated[int, typer.Option(help="How many messages")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Random seed")] = 7,
+    output: FormatOpt = OutputFormat.text,
+) -> None:
+    """Generate the demo company, ingest it and show what was loaded."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from .demo.generator import generate
+
+    d = resolve_data_dir(data)
+    with errors():
+        if not (d / "archive.db").exists():
+            Archive.create(d).close()
+            err.print(f"Created archive in {d}")
+        src = d / "demo-input" / "demo.jsonl"
+        summary = generate(src, messages, seed)
+        err.print(
+            f"Generated {messages:,} demo messages "
+            f"({summary['planted']} planted risky items) in {src.parent}"
+        )
+        with Archive.open(d, write=True) as a:
+            total, _files = run_ingest(
+                a, [src.with_name("demo.directory.jsonl"), src], "auto", "wecom"
+            )
+        from .stats import collect
+
+        with Archive.open(d) as a:
+            s = collect(a)
+    if output == OutputFormat.json:
+        _print_json({"generated": summary, "ingest": _counts(total), "stats": s})
+        return
+    out.print(
+        f"Ingested {total.imported:,} messages "
+        f"({total.duplicates:,} re-delivered duplicates skipped)."
+    )
+    print_stats(s)
+    out.print(f"Next: [bold]wxguard verify --data {d}[/], [bold]wxguard stats --data {d}[/]")
+
+
+@demo_app.command("generate")
+def demo_generate(
+    out_file: Annotated[Path, typer.Option("--out", "-o", help="Messages JSONL to write")],
+    messages: Annotated[int, typer.Option(help="How many messages")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Random seed")] = 7,
+) -> None:
+    """Write demo WeCom JSONL plus .directory.jsonl and .truth.jsonl beside it."""
+    from .demo.generator import generate
+
+    t0 = time.perf_counter()
+    s = generate(out_file, messages, seed)
+    err.print(
+        f"Wrote {messages:,} messages ({s['planted']} planted items) in "
+        f"{time.perf_counter() - t0:.1f} s: {', '.join(s['files'].values())}"
+    )
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,201 @@
+"""The wxguard JSONL interchange format, version 1 (``docs/formats.md``).
+
+One JSON object per line, each with ``"v": 1`` and a ``"type"``:
+
+* ``participant`` — ``{"v":1,"type":"participant","participant":{...Participant}}``
+* ``conversation`` — ``{"v":1,"type":"conversation","conversation":{...Conversation}}``
+* ``message`` — ``{"v":1,"type":"message","message":{...Message},
+  "raw_b64":"<original bytes, optional>","content":[{"attachment":0,"b64":"..."}|
+  {"attachment":0,"path":"relative/file"}]}``
+
+Unknown fields are errors (a v1 reader must not silently drop what a newer writer
+meant). The exporter writes participants, then conversations, then messages in
+archive order.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import msgspec
+import orjson
+
+from .archive import Archive
+from .crypto import open_sealed
+from .model import (
+    JSON_ENCODER,
+    Conversation,
+    Message,
+    Participant,
+    attachments_of,
+    message_id,
+)
+from .proofcheck import split_plaintext
+from .seal import Batch, Sealer, open_body
+
+VERSION = 1
+MAX_ATTACHMENT = 2 << 30
+_LINE_KEYS = {
+    "message": {"v", "type", "message", "raw_b64", "content"},
+    "participant": {"v", "type", "participant"},
+    "conversation": {"v", "type", "conversation"},
+}
+
+
+class InterchangeError(ValueError):
+    pass
+
+
+def _convert(obj: Any, typ: type[Any], what: str) -> Any:
+    try:
+        return msgspec.convert(obj, typ)
+    except msgspec.ValidationError as e:
+        raise InterchangeError(f"invalid {what}: {e}") from None
+
+
+class Decoder:
+    """Decodes interchange lines into a :class:`Batch`; attachment paths resolve under ``base``."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base.resolve()
+
+    def decode_into(self, batch: Batch, raw: bytes, sealer: Sealer) -> None:
+        try:
+            obj = orjson.loads(raw)
+        except orjson.JSONDecodeError as e:
+            why = "not valid UTF-8" if "utf-8" in str(e).lower() else f"malformed JSON: {e}"
+            raise InterchangeError(why) from None
+        if not isinstance(obj, dict):
+            raise InterchangeError("line is not a JSON object")
+        v = obj.get("v")
+        if v != VERSION:
+            raise InterchangeError(f"unsupported interchange version {v!r} (this reader: 1)")
+        typ = obj.get("type")
+        allowed = _LINE_KEYS.get(typ) if isinstance(typ, str) else None
+        if allowed is None:
+            raise InterchangeError(f"unknown record type {typ!r}")
+        extra = sorted(set(obj) - allowed)
+        if extra:
+            raise InterchangeError(f"unknown field(s) {', '.join(extra)} in a {typ} line")
+        if typ == "participant":
+            batch.participants.append(_convert(obj.get("participant"), Participant, "participant"))
+        elif typ == "conversation":
+            batch.conversations.append(
+                _convert(obj.get("conversation"), Conversation, "conversation")
+            )
+        else:
+            msg: Message = _convert(obj.get("message"), Message, "message")
+            if msg.id != message_id(msg.source, msg.source_msg_id):
+                raise InterchangeError("message.id must equal source + ':' + source_msg_id")
+            if not msg.source or not msg.source_msg_id:
+                raise InterchangeError("message.source and message.source_msg_id are required")
+            original = _b64(obj.get("raw_b64", ""), "raw_b64")
+            self._attach(msg, obj.get("content") or [], sealer)
+            batch.messages.append((msg, original))
+
+    def _attach(self, msg: Message, content: Any, sealer: Sealer) -> None:
+        if not isinstance(content, list):
+            raise InterchangeError("content must be a list")
+        atts = attachments_of(msg.payload)
+        for i, item in enumerate(content):
+            if not isinstance(item, dict) or set(item) - {"attachment", "b64", "path"}:
+                raise InterchangeError(f"content[{i}] must be {{attachment, b64|path}}")
+            idx = item.get("attachment")
+            if not isinstance(idx, int) or not 0 <= idx < len(atts):
+                raise InterchangeError(f"content[{i}].attachment does not name an attachment")
+            if "b64" in item:
+                data = _b64(item["b64"], f"content[{i}].b64")
+            elif "path" in item:
+                data = self._read(str(item["path"]), i)
+            else:
+                raise InterchangeError(f"content[{i}] needs b64 or path")
+            target = atts[idx]
+            if target.md5 and target.size is not None and target.size != len(data):
+                raise InterchangeError(
+                    f"content[{i}] is {len(data)} bytes but the attachment declares {target.size}"
+                )
+            stored = sealer.put_blob(data, msg.sent_at)
+            target.blob_id, target.sha256 = stored.blob_id, stored.sha256
+            target.md5 = target.md5 or stored.md5
+            target.size = len(data) if target.size is None else target.size
+
+    def _read(self, rel: str, i: int) -> bytes:
+        path = (self.base / rel).resolve()
+        if not path.is_relative_to(self.base):
+            raise InterchangeError(f"content[{i}].path escapes the import directory")
+        try:
+            size = path.stat().st_size
+            if size > MAX_ATTACHMENT:
+                raise InterchangeError(f"content[{i}].path is larger than 2 GiB")
+            return path.read_bytes()
+        except OSError as e:
+            raise InterchangeError(f"content[{i}].path cannot be read ({e.strerror})") from None
+
+
+def _b64(value: Any, what: str) -> bytes:
+    if not isinstance(value, str):
+        raise InterchangeError(f"{what} must be a base64 string")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise InterchangeError(f"{what} is not valid base64") from None
+
+
+# --------------------------------------------------------------------------- export
+
+
+def _line(obj: dict[str, Any]) -> bytes:
+    return orjson.dumps(obj) + b"\n"
+
+
+def iter_directory(archive: Archive) -> Iterator[tuple[str, bytes]]:
+    keys = archive.keys
+    for fp, enc in archive.conn.execute("SELECT fp, enc FROM participants ORDER BY rowid"):
+        yield "participant", open_sealed(keys.records, enc, b"participant\x00" + fp)
+    for fp, enc in archive.conn.execute("SELECT fp, enc FROM conversations ORDER BY rowid"):
+        yield "conversation", open_sealed(keys.records, enc, b"conversation\x00" + fp)
+
+
+def iter_plaintexts(archive: Archive) -> Iterator[tuple[int, bytes | None]]:
+    """(seq, sealed plaintext) for every message in archive order; None when shredded."""
+    rows = archive.conn.execute(
+        "SELECT seq, source, source_msg_id, key_id, body FROM messages ORDER BY seq"
+    )
+    for seq, source, msgid, kid, body in rows:
+        yield seq, open_body(archive, seq, message_id(source, msgid), kid, body)
+
+
+def export_jsonl(
+    archive: Archive, out: IO[bytes], progress: Callable[[int], None] | None = None
+) -> int:
+    """Write the whole archive as interchange JSONL; returns the number of messages."""
+    for typ, body in iter_directory(archive):
+        out.write(b'{"v":1,"type":"' + typ.encode() + b'","' + typ.encode() + b'":' + body + b"}\n")
+    n = 0
+    for _seq, pt in iter_plaintexts(archive):
+        if pt is None:
+            continue
+        _salt, canonical, raw = split_plaintext(pt)
+        line = b'{"v":1,"type":"message","message":' + canonical
+        if raw:
+            line += b',"raw_b64":"' + base64.b64encode(raw) + b'"'
+        out.write(line + b"}\n")
+        n += 1
+        if progress and n % 10_000 == 0:
+            progress(n)
+    return n
+
+
+def message_line(msg: Message, raw: bytes = b"") -> bytes:
+    obj: dict[str, Any] = {
+        "v": VERSION,
+        "type": "message",
+        "message": orjson.Fragment(JSON_ENCODER.encode(msg)),
+    }
+    if raw:
+        obj["raw_b64"] = base64.b64encode(raw).decode()
+    return _line(obj)

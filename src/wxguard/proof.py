@@ -1,0 +1,84 @@
+"""Inclusion proofs for archived messages (checked by :mod:`wxguard.proofcheck`)."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import orjson
+
+from .archive import Archive, ArchiveError
+from .ledger import inclusion_path
+from .proofcheck import FORMAT, split_plaintext
+from .seal import message_stored_digest, open_body
+
+
+def find_message(a: Archive, ident: str) -> tuple[int, str]:
+    """Resolve ``source:msgid`` or a bare source msgid to (seq, message id)."""
+    rows = a.conn.execute(
+        "SELECT seq, source, source_msg_id FROM messages WHERE source || ':' || source_msg_id = ? "
+        "UNION SELECT seq, source, source_msg_id FROM messages WHERE source_msg_id = ? LIMIT 3",
+        (ident, ident),
+    ).fetchall()
+    exact = [r for r in rows if f"{r[1]}:{r[2]}" == ident]
+    if exact:
+        rows = exact
+    if not rows:
+        raise ArchiveError(f"no archived message with id {ident!r}")
+    if len(rows) > 1:
+        ids = ", ".join(f"{r[1]}:{r[2]}" for r in rows)
+        raise ArchiveError(f"message id {ident!r} is ambiguous ({ids}); use source:msgid")
+    seq, source, msgid = rows[0]
+    return int(seq), f"{source}:{msgid}"
+
+
+def build_proof(a: Archive, ident: str) -> dict[str, Any]:
+    seq, mid = find_message(a, ident)
+    cp = a.conn.execute(
+        "SELECT size, root, chain, at, signature FROM checkpoints WHERE size >= ? "
+        "ORDER BY size DESC LIMIT 1",
+        (seq,),
+    ).fetchone()
+    if cp is None:
+        raise ArchiveError(
+            f"message {mid} is not yet covered by a signed checkpoint; run `wxguard verify --seal`"
+        )
+    size, root, chain, at, sig = cp
+    row = a.conn.execute(
+        "SELECT source, source_msg_id, kind, sent_at, sender_fp, conv_fp, chat, key_id, "
+        "content_fp, flags, media_bytes, body FROM messages WHERE seq = ?",
+        (seq,),
+    ).fetchone()
+    source, msgid, kind, sent_at, sfp, cfp, chat, kid, content_fp, flags, media, body = row
+    pt = open_body(a, seq, mid, kid, body)
+    if pt is None:
+        raise ArchiveError(f"message {mid} has been disposed of; no content to prove")
+    _salt, canonical, _raw = split_plaintext(pt)
+    stored = message_stored_digest(
+        seq, source, msgid, kind, sent_at, sfp, cfp, chat, kid, content_fp, flags, media, body
+    )
+    leaves = [
+        r[0] for r in a.conn.execute("SELECT leaf FROM ledger WHERE seq <= ? ORDER BY seq", (size,))
+    ]
+    path = inclusion_path(seq - 1, leaves)
+    return {
+        "format": FORMAT,
+        "message_id": mid,
+        "message": orjson.loads(canonical),
+        "record": {
+            "kind": "message",
+            "ref": mid,
+            "index": seq - 1,
+            "sealed_plaintext_b64": base64.b64encode(pt).decode(),
+            "stored_digest": stored.hex(),
+        },
+        "path": [p.hex() for p in path],
+        "checkpoint": {
+            "size": size,
+            "root": root.hex(),
+            "chain": chain.hex(),
+            "at": at,
+            "signature": sig.hex(),
+            "public_key": a.keys.public_key.hex(),
+        },
+    }

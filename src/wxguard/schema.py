@@ -1,0 +1,129 @@
+"""Numbered, append-only migration steps for the archive database.
+
+``PRAGMA user_version`` records the last applied step. Never edit a released step:
+add a new one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS: list[str] = [
+    # 1: foundation
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE secrets (name TEXT PRIMARY KEY, wrapped BLOB NOT NULL);
+    CREATE TABLE data_keys (
+        id INTEGER PRIMARY KEY,
+        month TEXT NOT NULL,
+        class TEXT NOT NULL,
+        wrapped BLOB,
+        created_at INTEGER NOT NULL,
+        destroyed_at INTEGER,
+        UNIQUE (month, class)
+    );
+    CREATE TABLE ledger (
+        seq INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        ref TEXT NOT NULL,
+        leaf BLOB NOT NULL,
+        chain BLOB NOT NULL
+    );
+    CREATE TABLE checkpoints (
+        id INTEGER PRIMARY KEY,
+        size INTEGER NOT NULL,
+        root BLOB NOT NULL,
+        chain BLOB NOT NULL,
+        at INTEGER NOT NULL,
+        signature BLOB NOT NULL
+    );
+    CREATE TABLE messages (
+        seq INTEGER PRIMARY KEY,
+        source TEXT NOT NULL,
+        source_msg_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        sent_at INTEGER NOT NULL,
+        sender_fp BLOB NOT NULL,
+        conv_fp BLOB NOT NULL,
+        chat TEXT NOT NULL,
+        key_id INTEGER NOT NULL,
+        content_fp BLOB NOT NULL,
+        flags TEXT NOT NULL,
+        media_bytes INTEGER NOT NULL,
+        body BLOB,
+        ingested_at INTEGER NOT NULL,
+        UNIQUE (source, source_msg_id)
+    );
+    CREATE TABLE blobs (
+        id TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL UNIQUE,
+        size INTEGER NOT NULL,
+        stored_size INTEGER NOT NULL,
+        key_id INTEGER NOT NULL,
+        file_digest BLOB NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE message_blobs (
+        msg_seq INTEGER NOT NULL,
+        blob_id TEXT NOT NULL,
+        PRIMARY KEY (msg_seq, blob_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE recalls (
+        source TEXT NOT NULL,
+        target_msg_id TEXT NOT NULL,
+        revoke_seq INTEGER NOT NULL,
+        PRIMARY KEY (source, target_msg_id, revoke_seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE participants (
+        fp BLOB PRIMARY KEY,
+        kind TEXT NOT NULL,
+        enc BLOB NOT NULL,
+        first_seen INTEGER,
+        last_seen INTEGER
+    );
+    CREATE TABLE conversations (
+        fp BLOB PRIMARY KEY,
+        type TEXT NOT NULL,
+        enc BLOB NOT NULL,
+        first_seen INTEGER,
+        last_seen INTEGER
+    );
+    CREATE TABLE cursors (
+        stream TEXT PRIMARY KEY,
+        position TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE TABLE quarantine (
+        id INTEGER PRIMARY KEY,
+        stream TEXT NOT NULL,
+        locator TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        enc BLOB,
+        at INTEGER NOT NULL,
+        UNIQUE (stream, locator)
+    );
+    """,
+]
+
+LATEST = len(MIGRATIONS)
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Apply pending steps, each in its own transaction; returns the resulting version."""
+    (version,) = conn.execute("PRAGMA user_version").fetchone()
+    if version > LATEST:
+        raise RuntimeError(
+            f"archive schema version {version} is newer than this wxguard ({LATEST}); "
+            "upgrade wxguard"
+        )
+    for step in range(version, LATEST):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for stmt in filter(str.strip, MIGRATIONS[step].split(";")):
+                conn.execute(stmt)
+            conn.execute(f"PRAGMA user_version = {step + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return LATEST

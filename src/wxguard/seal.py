@@ -1,0 +1,366 @@
+"""The seal stage: dedupe, encrypt and ledger a batch, commit it with its source cursor.
+
+One call to :meth:`Sealer.commit` is one SQLite transaction holding the batch's
+messages, ledger records, directory updates, quarantined inputs and the cursor that
+produced them — so a crash anywhere loses or duplicates nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import msgspec
+
+from .archive import Archive, _now_ms
+from .crypto import open_sealed, seal
+from .keyring import DEFAULT_CLASS
+from .ledger import leaf_hash, stored_digest
+from .model import (
+    JSON_ENCODER,
+    PAYLOAD_TYPES,
+    Attachment,
+    ChatRecord,
+    Conversation,
+    Emotion,
+    File,
+    Image,
+    MeetingVoiceCall,
+    Message,
+    Mixed,
+    Participant,
+    RosterEntry,
+    Video,
+    Voice,
+    VoipDocShare,
+    attachments_of,
+    classify_participant,
+)
+from .proofcheck import commitment
+
+_PARTICIPANT_DEC = msgspec.json.Decoder(Participant)
+_CONVERSATION_DEC = msgspec.json.Decoder(Conversation)
+MAX_QUARANTINE_KEEP = 1 << 20
+_TAGS: dict[type, str] = {t: str(t.__struct_config__.tag) for t in PAYLOAD_TYPES}
+_WITH_ATTACHMENTS = frozenset(
+    (Image, Voice, Video, Emotion, File, MeetingVoiceCall, VoipDocShare, ChatRecord, Mixed)
+)
+
+
+@dataclass
+class Batch:
+    messages: list[tuple[Message, bytes]] = field(default_factory=list)
+    participants: list[Participant] = field(default_factory=list)
+    conversations: list[Conversation] = field(default_factory=list)
+    quarantine: list[tuple[str, str, bytes]] = field(default_factory=list)  # locator, reason, raw
+    cursor: tuple[str, str] | None = None
+
+    def __len__(self) -> int:
+        return (
+            len(self.messages)
+            + len(self.participants)
+            + len(self.conversations)
+            + len(self.quarantine)
+        )
+
+
+@dataclass
+class Counts:
+    imported: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    directory: int = 0
+    blobs: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: Counts) -> None:
+        self.imported += other.imported
+        self.duplicates += other.duplicates
+        self.quarantined += other.quarantined
+        self.directory += other.directory
+        self.blobs += other.blobs
+        for k, v in other.reasons.items():
+            self.reasons[k] = self.reasons.get(k, 0) + v
+
+
+_ROW_HEAD = struct.Struct(">qqqqIIIII")
+
+
+def message_stored_digest(
+    seq: int, source: str, msgid: str, kind: str, sent_at: int, sender_fp: bytes,
+    conv_fp: bytes, chat: str, key_id: int, content_fp: bytes, flags: str, media: int,
+    body: bytes,
+) -> bytes:  # fmt: skip
+    """Digest of a message row's stored columns (fixed-width ints, length-prefixed text)."""
+    b = [x.encode("utf-8") for x in (source, msgid, kind, chat, flags)]
+    head = _ROW_HEAD.pack(seq, sent_at, key_id, media, *map(len, b))
+    return hashlib.sha256(b"".join((head, *b, sender_fp, conv_fp, content_fp, body))).digest()
+
+
+def open_body(archive: Archive, seq: int, mid: str, kid: int, body: bytes | None) -> bytes | None:
+    """The sealed plaintext of a message row; None when its key was destroyed."""
+    aead = archive.keys.by_id(kid)
+    if aead is None or body is None:
+        return None
+    return archive.codec.unpack(open_sealed(aead, body, body_aad(seq, mid)))
+
+
+def blob_stored_digest(blob_id: str, size: int, key_id: int, file_digest: bytes) -> bytes:
+    return stored_digest(blob_id, size, key_id, file_digest)
+
+
+def body_aad(seq: int, mid: str) -> bytes:
+    return f"msg\x00{seq}\x00{mid}".encode()
+
+
+class Sealer:
+    def __init__(self, archive: Archive) -> None:
+        self.a = archive
+        self.fp = archive.keys.fingerprints
+        self._known_participants: set[bytes] = {
+            r[0] for r in archive.conn.execute("SELECT fp FROM participants")
+        }
+        self._rosters: dict[bytes, Conversation] = {}
+        self._members: dict[bytes, set[str]] = {}
+        self._dirty: set[bytes] = set()
+
+    # ------------------------------------------------------------------ blobs
+
+    def put_blob(self, data: bytes, sent_at: int, klass: str = DEFAULT_CLASS) -> Attachment:
+        """Store attachment bytes (file written now, row + ledger record in the open tx)."""
+        blob_id = self.fp.of_bytes(data, b"blob").hex()
+        att = Attachment(
+            blob_id=blob_id, size=len(data), sha256=hashlib.sha256(data).hexdigest(),
+            md5=hashlib.md5(data, usedforsecurity=False).hexdigest(),
+        )  # fmt: skip
+        if self.a.conn.execute("SELECT 1 FROM blobs WHERE id = ?", (blob_id,)).fetchone():
+            return att
+        kid, aead = self.a.keys.bucket(sent_at, klass)
+        sealed = seal(aead, data, blob_id.encode())
+        file_digest = self.a.blobs.write(blob_id, sealed)
+        stored = blob_stored_digest(blob_id, len(data), kid, file_digest)
+        seq = self.a.ledger_append(
+            "blob", blob_id, leaf_hash("blob", blob_id, commitment(data), stored)
+        )
+        self.a.conn.execute(
+            "INSERT INTO blobs (id, seq, size, stored_size, key_id, file_digest, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (blob_id, seq, len(data), len(sealed), kid, file_digest, _now_ms()),
+        )
+        self._new_blobs += 1
+        return att
+
+    # ------------------------------------------------------------------ batch
+
+    def begin(self) -> None:
+        self.a.begin()
+        self._new_blobs = 0
+
+    def commit(self, batch: Batch) -> Counts:
+        """Seal ``batch`` in the transaction opened by :meth:`begin` and commit it."""
+        try:
+            counts = self._seal(batch)
+            counts.blobs = self._new_blobs
+            self.a.checkpoint_if_due()
+            self.a.commit()
+        except BaseException:
+            self.a.rollback()
+            self._rosters.clear()
+            self._members.clear()
+            self._dirty.clear()
+            self._known_participants = {
+                r[0] for r in self.a.conn.execute("SELECT fp FROM participants")
+            }
+            raise
+        return counts
+
+    def _existing(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], bytes]:
+        found: dict[tuple[str, str], bytes] = {}
+        by_source: dict[str, list[str]] = {}
+        for s, m in keys:
+            by_source.setdefault(s, []).append(m)
+        for source, ids in by_source.items():
+            for i in range(0, len(ids), 900):
+                chunk = ids[i : i + 900]
+                q = ",".join("?" * len(chunk))
+                for mid, cfp in self.a.conn.execute(
+                    f"SELECT source_msg_id, content_fp FROM messages "
+                    f"WHERE source = ? AND source_msg_id IN ({q})",
+                    (source, *chunk),
+                ):
+                    found[(source, mid)] = cfp
+        return found
+
+    def _seal(self, batch: Batch) -> Counts:
+        a, conn, fp, keys = self.a, self.a.conn, self.fp, self.a.keys
+        counts = Counts()
+        now = _now_ms()
+        for p in batch.participants:
+            self._upsert_participant(p)
+            counts.directory += 1
+        for c in batch.conversations:
+            self._upsert_conversation(c)
+            counts.directory += 1
+
+        existing = self._existing([(m.source, m.source_msg_id) for m, _ in batch.messages])
+        rows = []
+        recalls = []
+        links = []
+        quarantine = list(batch.quarantine)
+        salts = os.urandom(16 * len(batch.messages))
+        # Hot loop: locals only (this is the ingest's per-message cost; see benchmarks/ingest.py).
+        enc, pack_body, bucket = JSON_ENCODER.encode, a.codec.pack, keys.bucket
+        of_bytes, of_id, observe = fp.of_bytes, fp.of_id, self._observe
+        pack_len = struct.Struct(">I").pack
+        sha256 = hashlib.sha256
+        ledger_append = a.ledger_append
+        for i, (m, raw) in enumerate(batch.messages):
+            source, msgid, payload = m.source, m.source_msg_id, m.payload
+            canonical = enc(m)
+            cfp = of_bytes(canonical, b"msg")
+            prior = existing.get((source, msgid))
+            if prior is not None:
+                if prior == cfp:
+                    counts.duplicates += 1
+                else:
+                    reason = "duplicate message id with different content"
+                    quarantine.append((f"msgid={msgid}", reason, raw))
+                continue
+            existing[(source, msgid)] = cfp
+            pt = salts[16 * i : 16 * i + 16] + pack_len(len(canonical)) + canonical + raw
+            kid, aead = bucket(m.sent_at)
+            seq = a.ledger_size + 1
+            mid = m.id
+            body = seal(aead, pack_body(pt), body_aad(seq, mid))
+            sender_fp, conv_fp = of_id(m.sender), of_id(m.conversation)
+            kind = _TAGS[type(payload)]
+            flags = ",".join(m.flags) if m.flags else ""
+            atts = attachments_of(payload) if type(payload) in _WITH_ATTACHMENTS else []
+            media = sum(x.size or 0 for x in atts) if atts else 0
+            stored = message_stored_digest(
+                seq, source, msgid, kind, m.sent_at, sender_fp, conv_fp, m.chat, kid, cfp, flags,
+                media, body,
+            )  # fmt: skip
+            commit = sha256(b"wxguard-commit-v1\x00" + pt).digest()
+            ledger_append("message", mid, leaf_hash("message", mid, commit, stored))
+            rows.append(
+                (seq, source, msgid, kind, m.sent_at, sender_fp, conv_fp, m.chat,
+                 kid, cfp, flags, media, body, now)
+            )  # fmt: skip
+            for x in atts:
+                if x.blob_id:
+                    links.append((seq, x.blob_id))
+            if kind == "revoke":
+                recalls.append((source, payload.pre_msgid, seq))  # type: ignore[union-attr]
+            observe(m, sender_fp, conv_fp)
+        conn.executemany(
+            "INSERT INTO messages (seq, source, source_msg_id, kind, sent_at, sender_fp, conv_fp, "
+            "chat, key_id, content_fp, flags, media_bytes, body, ingested_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        counts.imported = len(rows)
+        if links:
+            conn.executemany("INSERT OR IGNORE INTO message_blobs VALUES (?, ?)", links)
+        if recalls:
+            conn.executemany("INSERT OR IGNORE INTO recalls VALUES (?, ?, ?)", recalls)
+        self._flush_rosters()
+        for locator, reason, raw in quarantine:
+            self._quarantine(batch.cursor[0] if batch.cursor else "", locator, reason, raw, now)
+            counts.quarantined += 1
+            counts.reasons[reason] = counts.reasons.get(reason, 0) + 1
+        if batch.cursor is not None:
+            conn.execute(
+                "INSERT INTO cursors (stream, position, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (stream) DO UPDATE SET position = excluded.position, "
+                "updated_at = excluded.updated_at",
+                (*batch.cursor, now),
+            )
+        return counts
+
+    # ------------------------------------------------------------------ directory
+
+    def _quarantine(self, stream: str, locator: str, reason: str, raw: bytes, now: int) -> None:
+        keep = raw[:MAX_QUARANTINE_KEEP]
+        aad = f"quarantine\x00{stream}\x00{locator}".encode()
+        self.a.conn.execute(
+            "INSERT INTO quarantine (stream, locator, reason, enc, at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (stream, locator) DO NOTHING",
+            (stream, locator, reason, seal(self.a.keys.records, keep, aad), now),
+        )
+
+    def _upsert_participant(self, p: Participant) -> None:
+        pfp = self.fp.of_id(p.id)
+        body = seal(self.a.keys.records, JSON_ENCODER.encode(p), b"participant\x00" + pfp)
+        self.a.conn.execute(
+            "INSERT INTO participants (fp, kind, enc) VALUES (?, ?, ?) "
+            "ON CONFLICT (fp) DO UPDATE SET kind = excluded.kind, enc = excluded.enc",
+            (pfp, p.kind, body),
+        )
+        self._known_participants.add(pfp)
+
+    def _upsert_conversation(self, c: Conversation) -> None:
+        cfp = self.fp.of_id(c.id)
+        current = self._load_conversation(cfp)
+        if current is not None:
+            have = {e.participant for e in c.roster}
+            c.roster.extend(e for e in current.roster if e.participant not in have)
+        self._rosters[cfp] = c
+        self._members.pop(cfp, None)
+        self._dirty.add(cfp)
+
+    def _load_conversation(self, cfp: bytes) -> Conversation | None:
+        conv = self._rosters.get(cfp)
+        if conv is not None:
+            return conv
+        row = self.a.conn.execute("SELECT enc FROM conversations WHERE fp = ?", (cfp,)).fetchone()
+        if row is None:
+            return None
+        conv = _CONVERSATION_DEC.decode(
+            open_sealed(self.a.keys.records, row[0], b"conversation\x00" + cfp)
+        )
+        self._rosters[cfp] = conv
+        return conv
+
+    def _observe(self, m: Message, sender_fp: bytes, conv_fp: bytes) -> None:
+        """Register unseen participants and grow conversation rosters (first seen = joined)."""
+        members = self._members.get(conv_fp)
+        if members is not None and m.sender in members and members.issuperset(m.recipients):
+            return  # the common case: nobody new
+        conv = self._rosters.get(conv_fp) or self._load_conversation(conv_fp)
+        if conv is None:
+            conv = Conversation(id=m.conversation, type=m.chat)
+            self._rosters[conv_fp] = conv
+            self._dirty.add(conv_fp)
+        members = {e.participant for e in conv.roster}
+        self._members[conv_fp] = members
+        people: Iterable[str] = (m.sender, *m.recipients)
+        for pid in people:
+            if not pid or pid in members:
+                continue
+            pfp = sender_fp if pid is m.sender else self.fp.of_id(pid)
+            if pfp not in self._known_participants:
+                self._upsert_participant(Participant(id=pid, kind=classify_participant(pid)))
+            conv.roster.append(RosterEntry(participant=pid, joined_at=m.sent_at or None))
+            members.add(pid)
+            self._dirty.add(conv_fp)
+
+    def _flush_rosters(self) -> None:
+        rows = []
+        for cfp in self._dirty:
+            c = self._rosters[cfp]
+            body = seal(self.a.keys.records, JSON_ENCODER.encode(c), b"conversation\x00" + cfp)
+            rows.append((cfp, c.type, body))
+        if rows:
+            self.a.conn.executemany(
+                "INSERT INTO conversations (fp, type, enc) VALUES (?, ?, ?) "
+                "ON CONFLICT (fp) DO UPDATE SET type = excluded.type, enc = excluded.enc",
+                rows,
+            )
+        self._dirty.clear()
+        if len(self._rosters) > 50_000:
+            self._rosters.clear()
+            self._members.clear()

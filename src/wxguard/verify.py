@@ -1,0 +1,225 @@
+"""``wxguard verify``: recompute every hash, decrypt every record, check every checkpoint.
+
+The walk is one pass in ledger order. For each record it recomputes the stored
+digest from the row as it is on disk (blob files are re-read), decrypts the body
+(GCM authenticates it), recomputes the content commitment and the leaf, extends the
+hash chain and the Merkle frontier, and at each checkpoint compares the root and
+chain head and checks the Ed25519 signature. The first bad record is named.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .archive import Archive
+from .crypto import IntegrityError, KeyProblem, open_sealed
+from .ledger import GENESIS, Frontier, chain_next, checkpoint_message, leaf_hash
+from .model import message_id
+from .proofcheck import commitment, ed25519_verify, key_fingerprint, split_plaintext
+from .seal import blob_stored_digest, message_stored_digest, open_body
+
+MAX_REPORTED = 100
+
+
+@dataclass
+class Problem:
+    seq: int | None
+    kind: str
+    ref: str
+    problem: str
+
+    def __str__(self) -> str:
+        where = f"ledger record {self.seq} ({self.kind} {self.ref})" if self.seq else self.ref
+        return f"{where}: {self.problem}"
+
+
+@dataclass
+class VerifyReport:
+    records: int = 0
+    messages: int = 0
+    blobs: int = 0
+    checkpoints: int = 0
+    unsealed_tail: int = 0
+    public_key_fingerprint: str = ""
+    problems: list[Problem] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def add(self, p: Problem) -> None:
+        if len(self.problems) < MAX_REPORTED:
+            self.problems.append(p)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "records": self.records,
+            "messages": self.messages,
+            "blobs": self.blobs,
+            "checkpoints": self.checkpoints,
+            "unsealed_tail": self.unsealed_tail,
+            "public_key_fingerprint": self.public_key_fingerprint,
+            "first_problem": str(self.problems[0]) if self.problems else None,
+            "problems": [p.__dict__ for p in self.problems],
+            "warnings": self.warnings,
+        }
+
+
+def _check_message(a: Archive, seq: int, ref: str, row: tuple[Any, ...] | None) -> bytes | str:
+    """Returns the recomputed leaf, or a problem description."""
+    if row is None:
+        return "message row is missing"
+    source, msgid, kind, sent_at, sfp, cfp, chat, kid, content_fp, flags, media, body = row
+    if message_id(source, msgid) != ref:
+        return "message row does not match the ledger reference"
+    if body is None:
+        return "message body is missing"
+    stored = message_stored_digest(
+        seq, source, msgid, kind, sent_at, sfp, cfp, chat, kid, content_fp, flags, media, body
+    )
+    try:
+        pt = open_body(a, seq, ref, kid, body)
+    except KeyProblem as e:
+        return str(e)
+    except (IntegrityError, ValueError) as e:
+        return f"body does not decrypt: {e}"
+    if pt is None:
+        return "data key destroyed but no disposal recorded"
+    try:
+        _salt, canonical, _raw = split_plaintext(pt)
+    except ValueError as e:
+        return f"body is malformed: {e}"
+    if a.keys.fingerprints.of_bytes(canonical, b"msg") != content_fp:
+        return "content fingerprint does not match the body"
+    return leaf_hash("message", ref, commitment(pt), stored)
+
+
+def _check_blob(a: Archive, ref: str, row: tuple[Any, ...] | None) -> bytes | str:
+    if row is None:
+        return "blob row is missing"
+    size, kid, file_digest = row
+    try:
+        data = a.blobs.read(ref)
+    except FileNotFoundError:
+        return f"blob file {a.blobs.path(ref)} is missing"
+    if hashlib.sha256(data).digest() != file_digest:
+        return f"blob file {a.blobs.path(ref)} has been altered"
+    aead = a.keys.by_id(kid)
+    if aead is None:
+        return "data key destroyed but no disposal recorded"
+    try:
+        plain = open_sealed(aead, data, ref.encode())
+    except IntegrityError as e:
+        return f"blob does not decrypt: {e}"
+    if len(plain) != size:
+        return "blob size does not match its record"
+    return leaf_hash(
+        "blob", ref, commitment(plain), blob_stored_digest(ref, size, kid, file_digest)
+    )
+
+
+def verify(a: Archive, progress: Callable[[int], None] | None = None) -> VerifyReport:
+    rep = VerifyReport(public_key_fingerprint=key_fingerprint(a.keys.public_key))
+    conn = a.conn
+    try:
+        checkpoints = conn.execute(
+            "SELECT id, size, root, chain, at, signature FROM checkpoints ORDER BY size, id"
+        ).fetchall()
+        pub = a.keys.public_key
+        cp_i = 0
+        chain, frontier = GENESIS, Frontier()
+        msg_cur = conn.cursor()
+        blob_cur = conn.cursor()
+        for seq, kind, ref, leaf, stored_chain in conn.execute(
+            "SELECT seq, kind, ref, leaf, chain FROM ledger ORDER BY seq"
+        ):
+            rep.records += 1
+            if seq != rep.records:
+                rep.add(Problem(seq, kind, ref, f"ledger sequence gap (expected {rep.records})"))
+            if kind == "message":
+                rep.messages += 1
+                row = msg_cur.execute(
+                    "SELECT source, source_msg_id, kind, sent_at, sender_fp, conv_fp, chat, key_id,"
+                    " content_fp, flags, media_bytes, body FROM messages WHERE seq = ?",
+                    (seq,),
+                ).fetchone()
+                got = _check_message(a, seq, ref, row)
+            elif kind == "blob":
+                rep.blobs += 1
+                row = blob_cur.execute(
+                    "SELECT size, key_id, file_digest FROM blobs WHERE id = ? AND seq = ?",
+                    (ref, seq),
+                ).fetchone()
+                got = _check_blob(a, ref, row)
+            else:
+                got = f"unknown ledger record kind {kind!r}"
+            if isinstance(got, str):
+                rep.add(Problem(seq, kind, ref, got))
+            elif got != leaf:
+                rep.add(Problem(seq, kind, ref, "record differs from what the ledger sealed"))
+            chain = chain_next(chain, leaf)
+            if chain != stored_chain:
+                rep.add(Problem(seq, kind, ref, "hash chain broken at this record"))
+                chain = stored_chain
+            frontier.append(leaf)
+            while cp_i < len(checkpoints) and checkpoints[cp_i][1] == frontier.size:
+                _check_checkpoint(rep, checkpoints[cp_i], frontier.root(), chain, pub)
+                cp_i += 1
+            if progress and rep.records % 10_000 == 0:
+                progress(rep.records)
+        for cp in checkpoints[cp_i:]:
+            rep.add(
+                Problem(
+                    None,
+                    "checkpoint",
+                    f"checkpoint {cp[0]}",
+                    f"covers {cp[1]} records but the ledger has only {rep.records}",
+                )
+            )
+        _check_orphans(a, rep)
+    except sqlite3.DatabaseError as e:
+        rep.add(Problem(None, "database", str(a.data_dir), f"database is damaged: {e}"))
+    last = checkpoints[-1][1] if checkpoints else 0
+    rep.unsealed_tail = max(0, rep.records - last)
+    if rep.unsealed_tail:
+        rep.warnings.append(
+            f"{rep.unsealed_tail} record(s) after the last checkpoint (an ingest was interrupted); "
+            "the next ingest or `wxguard verify --seal` signs them"
+        )
+    return rep
+
+
+def _check_checkpoint(
+    rep: VerifyReport, cp: tuple[Any, ...], root: bytes, chain: bytes, pub: bytes
+) -> None:
+    cid, size, croot, cchain, at, sig = cp
+    rep.checkpoints += 1
+    name = f"checkpoint {cid}"
+    if croot != root:
+        rep.add(Problem(size, "checkpoint", name, "Merkle root does not match the ledger"))
+    if cchain != chain:
+        rep.add(Problem(size, "checkpoint", name, "chain head does not match the ledger"))
+    if not ed25519_verify(pub, checkpoint_message(size, croot, cchain, at), sig):
+        rep.add(Problem(size, "checkpoint", name, "signature is invalid"))
+
+
+def _check_orphans(a: Archive, rep: VerifyReport) -> None:
+    (n,) = a.conn.execute(
+        "SELECT count(*) FROM messages m LEFT JOIN ledger l ON l.seq = m.seq "
+        "WHERE l.seq IS NULL OR l.kind != 'message'"
+    ).fetchone()
+    if n:
+        rep.add(Problem(None, "message", "messages table", f"{n} message row(s) not in the ledger"))
+    known = {r[0] for r in a.conn.execute("SELECT id FROM blobs")}
+    orphans = [b for b in a.blobs.ids() if b not in known]
+    if orphans:
+        rep.warnings.append(
+            f"{len(orphans)} blob file(s) with no committed record (left by an interrupted "
+            "ingest; harmless)"
+        )
