@@ -142,7 +142,11 @@ class Archive:
             migrate(conn)
             row = conn.execute("SELECT value FROM meta WHERE key = 'kek_id'").fetchone()
         except sqlite3.DatabaseError as e:
+            conn.close()
             raise ArchiveError(f"archive database {db} is corrupted ({e})") from None
+        except RuntimeError as e:
+            conn.close()
+            raise ArchiveError(f"{db}: {e}") from None
         if row is None:
             raise ArchiveError(f"archive database {db} has no key metadata; it is damaged")
         if row[0] != key_id(kek):

@@ -1,0 +1,200 @@
+"""Ingest into the embedded archive: exactly once, encrypted at rest, bad input quarantined."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+from pathlib import Path
+
+import orjson
+import pytest
+
+from conftest import DEMO_MESSAGES, directory_of, load
+from wxguard.archive import Archive, ArchiveError
+from wxguard.crypto import KeyProblem
+from wxguard.ingest import MAX_RECORD, IngestError, ingest_file
+from wxguard.seal import Sealer
+from wxguard.verify import verify
+
+
+def _count(a: Archive, table: str) -> int:
+    return int(a.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+
+def test_demo_ingest_is_exactly_once(archive: Archive, demo: Path) -> None:
+    s = Sealer(archive)
+    d = ingest_file(archive, s, directory_of(demo))
+    assert d.counts.directory > 50
+    r = ingest_file(archive, s, demo)
+    lines = demo.read_bytes().count(b"\n")
+    assert r.counts.imported == DEMO_MESSAGES
+    assert r.counts.duplicates == lines - DEMO_MESSAGES > 0  # the generator re-delivers a few
+    assert r.counts.quarantined == 0
+    head = archive.ledger_head
+    # A re-run resumes at the committed cursor: nothing read, nothing added.
+    again = ingest_file(archive, s, demo)
+    assert again.counts.imported == 0 and again.resumed_at == demo.stat().st_size
+    # Forcing a full re-read (cursor gone) still adds nothing: dedupe by (source, msgid).
+    archive.conn.execute("DELETE FROM cursors")
+    full = ingest_file(archive, s, demo)
+    assert full.counts.imported == 0 and full.counts.duplicates == lines
+    assert archive.ledger_head == head
+    assert _count(archive, "messages") == DEMO_MESSAGES
+    archive.seal_checkpoint()
+    assert verify(archive).ok
+
+
+def test_nothing_sensitive_in_plaintext_on_disk(archive: Archive, demo: Path, data_dir: Path) -> None:
+    load(archive, directory_of(demo), demo)
+    archive.close()
+    blob = b"".join(p.read_bytes() for p in data_dir.rglob("*") if p.is_file() and "kek" not in p.name)
+    for needle in ("报价单", "陈建国", "ChenJianGuo", "身份证号", "云杉"):
+        assert needle.encode() not in blob, needle
+    # an identifier the demo plants (a mobile number) in the truth file
+    truth = [orjson.loads(x) for x in demo.with_name("demo.truth.jsonl").read_bytes().splitlines()]
+    mobiles = [t["match"] for t in truth if t["entity"] == "CN_MOBILE"]
+    assert mobiles and all(m.encode() not in blob for m in mobiles)
+
+
+def test_key_file_is_owner_only(archive: Archive, data_dir: Path) -> None:
+    mode = stat.S_IMODE((data_dir / "keys" / "kek.key").stat().st_mode)
+    assert mode == 0o600
+
+
+def test_wrong_or_missing_key_is_refused(archive: Archive, data_dir: Path, tmp_path: Path) -> None:
+    archive.close()
+    other = Archive.create(tmp_path / "other")
+    other.close()
+    with pytest.raises(KeyProblem, match="does not belong to the archive"):
+        Archive.open(data_dir, kek_ref=str(tmp_path / "other" / "keys" / "kek.key"))
+    with pytest.raises(KeyProblem, match="does not exist"):
+        Archive.open(data_dir, kek_ref=str(tmp_path / "nope.key"))
+    key = data_dir / "keys" / "kek.key"
+    os.chmod(key, 0o644)
+    with pytest.raises(KeyProblem, match="chmod 600"):
+        Archive.open(data_dir)
+    os.chmod(key, 0o600)
+    key.write_text("garbage")
+    with pytest.raises(KeyProblem, match="not a wxguard key"):
+        Archive.open(data_dir)
+
+
+def test_env_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from wxguard.crypto import encode_kek, new_key
+
+    monkeypatch.setenv("TEST_KEK", encode_kek(new_key()))
+    Archive.create(tmp_path / "d", "$env:TEST_KEK").close()
+    Archive.open(tmp_path / "d").close()
+    monkeypatch.delenv("TEST_KEK")
+    with pytest.raises(KeyProblem, match="TEST_KEK"):
+        Archive.open(tmp_path / "d")
+
+
+def test_second_writer_is_refused(archive: Archive, data_dir: Path) -> None:
+    with pytest.raises(ArchiveError, match="another wxguard process"):
+        Archive.open(data_dir, write=True)
+    Archive.open(data_dir).close()  # readers are fine
+
+
+def test_missing_and_corrupted_database(tmp_path: Path, data_dir: Path) -> None:
+    with pytest.raises(ArchiveError, match="wxguard init"):
+        Archive.open(tmp_path / "empty")
+    Archive.create(data_dir).close()
+    db = data_dir / "archive.db"
+    for p in data_dir.glob("archive.db-*"):
+        p.unlink()
+    db.write_bytes(b"this is not sqlite at all" * 100)
+    with pytest.raises(ArchiveError, match="corrupted"):
+        Archive.open(data_dir)
+
+
+BAD_LINES = [
+    b'{"msgid":"ok-1","action":"send","from":"a","tolist":["b"],"roomid":"","msgtime":1700000000000,"msgtype":"text","text":{"content":"hello"}}',
+    b'{"msgid":"bad-json",',
+    b'{"msgid":"bad-utf8","msgtype":"text","text":{"content":"\xff\xfe"}}',
+    b'{"msgid":"bad-type","msgtype":"redpacket","redpacket":{"totalamount":"many"}}',
+    b'{"no":"id"}',
+    b'{"msgid":"ok-2","action":"send","from":"a","tolist":["b"],"roomid":"","msgtime":1700000001000,"msgtype":"text","text":{"content":"world"}}',
+]  # fmt: skip
+
+
+def test_bad_records_are_quarantined_and_the_batch_goes_on(archive: Archive, tmp_path: Path) -> None:
+    f = tmp_path / "mixed.jsonl"
+    f.write_bytes(b"\n".join(BAD_LINES) + b"\n")
+    r = ingest_file(archive, Sealer(archive), f)
+    assert r.counts.imported == 2
+    assert r.counts.quarantined == 4
+    rows = archive.conn.execute("SELECT locator, reason FROM quarantine ORDER BY id").fetchall()
+    assert [loc for loc, _ in rows] == ["line 2", "line 3", "line 4", "line 5"]
+    reasons = " | ".join(r for _, r in rows)
+    for expected in ("malformed JSON", "not valid UTF-8", "must be a number", "msgid is missing"):
+        assert expected in reasons
+    # quarantined content is kept, encrypted
+    enc = archive.conn.execute("SELECT enc FROM quarantine").fetchall()
+    assert all(b"bad-json" not in e[0] for e in enc)
+
+
+def test_conflicting_duplicate_is_quarantined_not_overwritten(archive: Archive, tmp_path: Path) -> None:
+    a = tmp_path / "a.jsonl"
+    a.write_bytes(BAD_LINES[0] + b"\n")
+    b = tmp_path / "b.jsonl"
+    b.write_bytes(BAD_LINES[0].replace(b"hello", b"HELLO") + b"\n")
+    s = Sealer(archive)
+    ingest_file(archive, s, a)
+    head = archive.ledger_head
+    r = ingest_file(archive, s, b)
+    assert r.counts.imported == 0 and r.counts.quarantined == 1
+    assert "different content" in next(iter(r.counts.reasons))
+    assert archive.ledger_head == head
+
+
+def test_oversized_record_is_quarantined(archive: Archive, tmp_path: Path) -> None:
+    f = tmp_path / "huge.jsonl"
+    big = b'{"msgid":"huge","msgtype":"text","text":{"content":"' + b"x" * (MAX_RECORD + 10) + b'"}}'
+    f.write_bytes(BAD_LINES[0] + b"\n" + big + b"\n" + BAD_LINES[5] + b"\n")
+    r = ingest_file(archive, Sealer(archive), f)
+    assert (r.counts.imported, r.counts.quarantined) == (2, 1)
+    assert "exceeds" in next(iter(r.counts.reasons))
+
+
+def test_unknown_format_is_a_clear_file_error(archive: Archive, tmp_path: Path) -> None:
+    f = tmp_path / "notes.jsonl"
+    f.write_text("hello there\n")
+    with pytest.raises(IngestError, match="cannot detect the format"):
+        ingest_file(archive, Sealer(archive), f)
+    f.write_text('{"some":"object"}\n')
+    with pytest.raises(IngestError, match="neither"):
+        ingest_file(archive, Sealer(archive), f)
+    empty = tmp_path / "empty.jsonl"
+    empty.write_bytes(b"")
+    with pytest.raises(IngestError, match="empty"):
+        ingest_file(archive, Sealer(archive), empty)
+
+
+def test_json_array_input(archive: Archive, tmp_path: Path) -> None:
+    f = tmp_path / "arr.json"
+    f.write_bytes(b"[" + BAD_LINES[0] + b"," + BAD_LINES[5] + b"]")
+    r = ingest_file(archive, Sealer(archive), f)
+    assert r.counts.imported == 2
+
+
+def test_recall_marks_without_altering(archive: Archive, demo: Path) -> None:
+    load(archive, demo)
+    n = archive.conn.execute("SELECT count(*) FROM recalls").fetchone()[0]
+    assert n > 0
+    target = archive.conn.execute(
+        "SELECT m.seq FROM recalls r JOIN messages m ON m.source = r.source "
+        "AND m.source_msg_id = r.target_msg_id LIMIT 1"
+    ).fetchone()
+    assert target is not None  # the recalled original is still archived
+
+
+def test_schema_newer_than_code_is_refused(archive: Archive, data_dir: Path) -> None:
+    archive.close()
+    c = sqlite3.connect(data_dir / "archive.db")
+    c.execute("PRAGMA user_version = 999")
+    c.commit()
+    c.close()
+    with pytest.raises(ArchiveError, match="upgrade wxguard"):
+        Archive.open(data_dir)

@@ -1,0 +1,86 @@
+"""End to end through the real `wxguard` command."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from conftest import directory_of, run_cli
+
+
+def test_full_cli_flow(demo: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    out = run_cli("init", data=data)
+    assert "Created archive" in out.stdout
+    r = run_cli("ingest", directory_of(demo), demo, "--format", "json", data=data)
+    res = json.loads(r.stdout)
+    assert res["imported"] == 3000 and res["quarantined"] == 0 and res["duplicates"] > 0
+    v = json.loads(run_cli("verify", "--format", "json", data=data).stdout)
+    assert v["ok"] and v["messages"] == 3000 and v["checkpoints"] >= 1
+    s = json.loads(run_cli("stats", "--format", "json", data=data).stdout)
+    assert s["messages"] == 3000
+    assert sum(s["by_kind"].values()) == 3000
+    assert s["participants"]["internal"] >= 45
+    assert s["top_senders"][0]["name"]  # names come from the encrypted directory
+    assert sum(s["by_day"].values()) == 3000
+    assert s["media"]["declared_bytes"] > 0
+    text = run_cli("stats", data=data).stdout
+    assert "By kind" in text and "Top senders" in text
+    # proof round trip
+    with sqlite3.connect(data / "archive.db") as c:
+        src, mid = c.execute("SELECT source, source_msg_id FROM messages LIMIT 1 OFFSET 100").fetchone()
+    proof = tmp_path / "p.json"
+    run_cli("proof", f"{src}:{mid}", "--out", proof, data=data)
+    ok = run_cli("proof", "--check", proof)
+    assert ok.stdout.startswith("VALID")
+    doc = json.loads(proof.read_text())
+    doc["message"]["sent_at"] += 1
+    proof.write_text(json.dumps(doc))
+    bad = run_cli("proof", "--check", proof, check=False)
+    assert bad.returncode == 1 and "INVALID" in bad.stdout
+    # export, key rotation, verify again
+    run_cli("export", "--out", tmp_path / "x.jsonl", data=data)
+    assert (tmp_path / "x.jsonl").read_bytes().count(b"\n") > 3000
+    assert "Rotated" in run_cli("keys", "rotate", data=data).stdout
+    assert run_cli("verify", data=data).stdout.startswith("OK")
+
+
+def test_demo_command(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    r = run_cli("demo", "--messages", "1200", "--format", "json", data=data)
+    res = json.loads(r.stdout)
+    assert res["ingest"]["imported"] == 1200
+    assert res["stats"]["messages"] == 1200
+    assert res["generated"]["planted"] > 0
+
+
+def test_clear_errors(tmp_path: Path) -> None:
+    data = tmp_path / "none"
+    r = run_cli("verify", data=data, check=False)
+    assert r.returncode == 1 and "wxguard init" in r.stderr and "Traceback" not in r.stderr
+    run_cli("init", data=data)
+    again = run_cli("init", data=data, check=False)
+    assert again.returncode == 1 and "refusing to overwrite" in again.stderr
+    missing = run_cli("ingest", tmp_path / "nope.jsonl", data=data, check=False)
+    assert missing.returncode == 2 and "not a file" in missing.stderr
+    (data / "keys" / "kek.key").chmod(0o644)
+    perm = run_cli("stats", data=data, check=False)
+    assert perm.returncode == 1 and "chmod 600" in perm.stderr
+
+
+def test_bad_file_in_batch_does_not_stop_others(tmp_path: Path, demo: Path) -> None:
+    data = tmp_path / "data"
+    run_cli("init", data=data)
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    (batch / "a.jsonl").write_text("not json at all\n")
+    (batch / "b.jsonl").write_bytes(demo.read_bytes()[:20000].rsplit(b"\n", 1)[0] + b"\n")
+    r = run_cli("ingest", batch, "--format", "json", data=data, check=False)
+    assert r.returncode == 2
+    res = json.loads(r.stdout)
+    assert res["imported"] > 0
+    errs = [f for f in res["files"] if "error" in f]
+    assert len(errs) == 1 and "a.jsonl" in errs[0]["error"]
+    q = run_cli("quarantine", "--format", "json", data=data)
+    assert json.loads(q.stdout) == []

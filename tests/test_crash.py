@@ -1,0 +1,61 @@
+"""SIGKILL `wxguard ingest` at random points, re-run: every message exactly once, verify passes."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli
+from wxguard.archive import Archive
+from wxguard.demo.generator import generate
+from wxguard.verify import verify
+
+KILLS = 20
+MESSAGES = 150_000  # large enough that 20 kills land before the file is done
+
+
+@pytest.mark.slow
+def test_sigkill_loop_exactly_once(tmp_path: Path) -> None:
+    src = tmp_path / "in" / "demo.jsonl"
+    generate(src, MESSAGES, seed=5)
+    data = tmp_path / "data"
+    run_cli("init", data=data)
+    env = {**os.environ, "WXGUARD_DATA": str(data)}
+    rng = random.Random(1)
+    killed = 0
+    finished = False
+    attempts = 0
+    while not finished and attempts < 200:
+        attempts += 1
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "wxguard", "ingest", str(src.parent)],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        if killed < KILLS:
+            time.sleep(rng.uniform(0.2, 1.0))
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()
+                killed += 1
+                continue
+        finished = proc.wait(timeout=300) == 0
+    assert killed >= KILLS, f"only {killed} kills landed"
+    assert finished
+    lines = [x for x in src.read_bytes().splitlines() if x]
+    unique = len({x.split(b'"msgid":"')[1].split(b'"')[0] for x in lines})
+    with Archive.open(data) as a:
+        (n,) = a.conn.execute("SELECT count(*) FROM messages").fetchone()
+        (distinct,) = a.conn.execute("SELECT count(DISTINCT source_msg_id) FROM messages").fetchone()
+        (q,) = a.conn.execute("SELECT count(*) FROM quarantine").fetchone()
+        rep = verify(a)
+    assert n == distinct == unique == MESSAGES
+    assert q == 0
+    assert rep.ok, rep.problems[:3]
+    assert rep.unsealed_tail == 0
