@@ -59,5 +59,7 @@ def run_cli(*args: str | Path, data: Path | None = None, check: bool = True,
         capture_output=True, text=True, env=full_env, timeout=300,
     )  # fmt: skip
     if check and proc.returncode != 0:
-        raise AssertionError(f"wxguard {args} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        raise AssertionError(
+            f"wxguard {args} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+        )
     return proc

@@ -45,10 +45,14 @@ def test_demo_ingest_is_exactly_once(archive: Archive, demo: Path) -> None:
     assert verify(archive).ok
 
 
-def test_nothing_sensitive_in_plaintext_on_disk(archive: Archive, demo: Path, data_dir: Path) -> None:
+def test_nothing_sensitive_in_plaintext_on_disk(
+    archive: Archive, demo: Path, data_dir: Path
+) -> None:
     load(archive, directory_of(demo), demo)
     archive.close()
-    blob = b"".join(p.read_bytes() for p in data_dir.rglob("*") if p.is_file() and "kek" not in p.name)
+    blob = b"".join(
+        p.read_bytes() for p in data_dir.rglob("*") if p.is_file() and "kek" not in p.name
+    )
     for needle in ("报价单", "陈建国", "ChenJianGuo", "身份证号", "云杉"):
         assert needle.encode() not in blob, needle
     # an identifier the demo plants (a mobile number) in the truth file
@@ -119,7 +123,9 @@ BAD_LINES = [
 ]  # fmt: skip
 
 
-def test_bad_records_are_quarantined_and_the_batch_goes_on(archive: Archive, tmp_path: Path) -> None:
+def test_bad_records_are_quarantined_and_the_batch_goes_on(
+    archive: Archive, tmp_path: Path
+) -> None:
     f = tmp_path / "mixed.jsonl"
     f.write_bytes(b"\n".join(BAD_LINES) + b"\n")
     r = ingest_file(archive, Sealer(archive), f)
@@ -135,7 +141,9 @@ def test_bad_records_are_quarantined_and_the_batch_goes_on(archive: Archive, tmp
     assert all(b"bad-json" not in e[0] for e in enc)
 
 
-def test_conflicting_duplicate_is_quarantined_not_overwritten(archive: Archive, tmp_path: Path) -> None:
+def test_conflicting_duplicate_is_quarantined_not_overwritten(
+    archive: Archive, tmp_path: Path
+) -> None:
     a = tmp_path / "a.jsonl"
     a.write_bytes(BAD_LINES[0] + b"\n")
     b = tmp_path / "b.jsonl"
@@ -151,7 +159,9 @@ def test_conflicting_duplicate_is_quarantined_not_overwritten(archive: Archive, 
 
 def test_oversized_record_is_quarantined(archive: Archive, tmp_path: Path) -> None:
     f = tmp_path / "huge.jsonl"
-    big = b'{"msgid":"huge","msgtype":"text","text":{"content":"' + b"x" * (MAX_RECORD + 10) + b'"}}'
+    big = (
+        b'{"msgid":"huge","msgtype":"text","text":{"content":"' + b"x" * (MAX_RECORD + 10) + b'"}}'
+    )
     f.write_bytes(BAD_LINES[0] + b"\n" + big + b"\n" + BAD_LINES[5] + b"\n")
     r = ingest_file(archive, Sealer(archive), f)
     assert (r.counts.imported, r.counts.quarantined) == (2, 1)

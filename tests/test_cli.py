@@ -29,7 +29,9 @@ def test_full_cli_flow(demo: Path, tmp_path: Path) -> None:
     assert "By kind" in text and "Top senders" in text
     # proof round trip
     with sqlite3.connect(data / "archive.db") as c:
-        src, mid = c.execute("SELECT source, source_msg_id FROM messages LIMIT 1 OFFSET 100").fetchone()
+        src, mid = c.execute(
+            "SELECT source, source_msg_id FROM messages LIMIT 1 OFFSET 100"
+        ).fetchone()
     proof = tmp_path / "p.json"
     run_cli("proof", f"{src}:{mid}", "--out", proof, data=data)
     ok = run_cli("proof", "--check", proof)

@@ -52,7 +52,9 @@ def test_sigkill_loop_exactly_once(tmp_path: Path) -> None:
     unique = len({x.split(b'"msgid":"')[1].split(b'"')[0] for x in lines})
     with Archive.open(data) as a:
         (n,) = a.conn.execute("SELECT count(*) FROM messages").fetchone()
-        (distinct,) = a.conn.execute("SELECT count(DISTINCT source_msg_id) FROM messages").fetchone()
+        (distinct,) = a.conn.execute(
+            "SELECT count(DISTINCT source_msg_id) FROM messages"
+        ).fetchone()
         (q,) = a.conn.execute("SELECT count(*) FROM quarantine").fetchone()
         rep = verify(a)
     assert n == distinct == unique == MESSAGES

@@ -63,7 +63,9 @@ def test_generated_identifiers_are_valid() -> None:
     for _ in range(200):
         rid = resident_id(rng)
         w = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-        assert "10X98765432"[sum(int(c) * k for c, k in zip(rid[:17], w, strict=True)) % 11] == rid[17]
+        assert (
+            "10X98765432"[sum(int(c) * k for c, k in zip(rid[:17], w, strict=True)) % 11] == rid[17]
+        )
         card = luhn_complete("62", 16, rng)
         digits = [int(c) for c in card[::-1]]
         total = sum(digits[0::2]) + sum(sum(divmod(2 * d, 10)) for d in digits[1::2])
@@ -76,7 +78,9 @@ def test_generated_identifiers_are_valid() -> None:
 
 
 def test_directory_has_departments_and_roster_history(demo: Path) -> None:
-    lines = [orjson.loads(x) for x in demo.with_name("demo.directory.jsonl").read_bytes().splitlines()]
+    lines = [
+        orjson.loads(x) for x in demo.with_name("demo.directory.jsonl").read_bytes().splitlines()
+    ]
     people = [x["participant"] for x in lines if x["type"] == "participant"]
     groups = [x["conversation"] for x in lines if x["type"] == "conversation"]
     employees = [p for p in people if p["kind"] == "internal"]

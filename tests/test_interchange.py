@@ -40,9 +40,12 @@ def test_export_import_round_trip(archive: Archive, demo: Path, tmp_path: Path) 
     r = ingest_file(other, Sealer(other), f)
     other.seal_checkpoint()
     assert r.counts.imported == n and r.counts.quarantined == 0
-    assert r.counts.directory == archive.conn.execute(
-        "SELECT (SELECT count(*) FROM participants) + (SELECT count(*) FROM conversations)"
-    ).fetchone()[0]
+    assert (
+        r.counts.directory
+        == archive.conn.execute(
+            "SELECT (SELECT count(*) FROM participants) + (SELECT count(*) FROM conversations)"
+        ).fetchone()[0]
+    )
     assert _messages(other) == _messages(archive)  # canonical form and original bytes
     assert verify(other).ok
     other.close()

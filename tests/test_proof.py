@@ -89,11 +89,17 @@ def test_standalone_checker_with_stdlib_only(loaded: Archive, tmp_path: Path) ->
     bad.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
     script = Path(proofcheck.__file__)
     # -I -S: no site-packages, so `cryptography` is absent and the RFC 8032 code path runs
-    probe = subprocess.run([sys.executable, "-I", "-S", "-c", "import cryptography"], capture_output=True)
+    probe = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", "import cryptography"], capture_output=True
+    )
     assert probe.returncode != 0
-    ok = subprocess.run([sys.executable, "-I", "-S", str(script), str(good)], capture_output=True, text=True)
+    ok = subprocess.run(
+        [sys.executable, "-I", "-S", str(script), str(good)], capture_output=True, text=True
+    )
     assert ok.returncode == 0 and ok.stdout.startswith("VALID"), ok.stdout + ok.stderr
-    no = subprocess.run([sys.executable, "-I", "-S", str(script), str(bad)], capture_output=True, text=True)
+    no = subprocess.run(
+        [sys.executable, "-I", "-S", str(script), str(bad)], capture_output=True, text=True
+    )
     assert no.returncode == 1 and "INVALID" in no.stdout
 
 

@@ -23,7 +23,9 @@ def _line(i: int, with_blob: bool = False, content: str = "") -> bytes:
     obj: dict[str, object] = {"v": 1, "type": "message", "message": msg}
     if with_blob:
         msg["payload"] = {"kind": "file", "attachment": {"name": f"f{i}.txt"}}
-        obj["content"] = [{"attachment": 0, "b64": base64.b64encode((content or f"file {i}").encode()).decode()}]
+        obj["content"] = [
+            {"attachment": 0, "b64": base64.b64encode((content or f"file {i}").encode()).decode()}
+        ]
     return orjson.dumps(obj) + b"\n"
 
 
@@ -50,12 +52,16 @@ def _flip(db: Path, sql: str, params: tuple[object, ...]) -> None:
 
 
 def _seq_of(a: Archive, msgid: str) -> int:
-    return int(a.conn.execute("SELECT seq FROM messages WHERE source_msg_id = ?", (msgid,)).fetchone()[0])
+    return int(
+        a.conn.execute("SELECT seq FROM messages WHERE source_msg_id = ?", (msgid,)).fetchone()[0]
+    )
 
 
 def test_flipped_body_byte_is_named(filled: Archive) -> None:
     seq = _seq_of(filled, "17")
-    body = bytearray(filled.conn.execute("SELECT body FROM messages WHERE seq = ?", (seq,)).fetchone()[0])
+    body = bytearray(
+        filled.conn.execute("SELECT body FROM messages WHERE seq = ?", (seq,)).fetchone()[0]
+    )
     body[20] ^= 0x01
     db = filled.data_dir / "archive.db"
     a = _reopen(filled)
@@ -71,7 +77,11 @@ def test_flipped_body_byte_is_named(filled: Archive) -> None:
 def test_changed_metadata_column_is_named(filled: Archive) -> None:
     seq = _seq_of(filled, "33")
     filled.close()
-    _flip(filled.data_dir / "archive.db", "UPDATE messages SET sent_at = sent_at + 1 WHERE seq = ?", (seq,))
+    _flip(
+        filled.data_dir / "archive.db",
+        "UPDATE messages SET sent_at = sent_at + 1 WHERE seq = ?",
+        (seq,),
+    )
     with Archive.open(filled.data_dir) as a:
         rep = verify(a)
     assert not rep.ok and rep.problems[0].seq == seq
@@ -107,7 +117,9 @@ def test_forged_checkpoint_signature_fails(filled: Archive) -> None:
 
 @pytest.mark.parametrize("offset", [0, 13, -1])
 def test_flipped_blob_file_byte_is_named(filled: Archive, offset: int) -> None:
-    blob_id, seq = filled.conn.execute("SELECT id, seq FROM blobs ORDER BY seq LIMIT 1 OFFSET 2").fetchone()
+    blob_id, seq = filled.conn.execute(
+        "SELECT id, seq FROM blobs ORDER BY seq LIMIT 1 OFFSET 2"
+    ).fetchone()
     path = filled.blobs.path(blob_id)
     data = bytearray(path.read_bytes())
     data[offset] ^= 0x80

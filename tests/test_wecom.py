@@ -177,7 +177,9 @@ def _get(obj: Any, dotted: str) -> Any:
 
 
 @pytest.mark.parametrize(("name", "raw", "typ", "checks", "text"), CASES, ids=[c[0] for c in CASES])
-def test_official_examples(name: str, raw: str, typ: type, checks: dict[str, Any], text: str) -> None:
+def test_official_examples(
+    name: str, raw: str, typ: type, checks: dict[str, Any], text: str
+) -> None:
     msg = normalise_bytes(raw.encode())
     assert type(msg.payload) is typ
     assert msg.kind == name
@@ -193,7 +195,7 @@ def test_official_examples(name: str, raw: str, typ: type, checks: dict[str, Any
 
 def test_every_documented_msgtype_has_a_case() -> None:
     covered = {c[0] for c in CASES}
-    assert WECOM_MSGTYPES == covered
+    assert covered == WECOM_MSGTYPES
     assert set(M.KINDS) - covered == {"switch", "unknown"}
 
 
@@ -274,8 +276,16 @@ def test_broken_nested_content_is_kept_raw_and_flagged() -> None:
 
 
 def test_news_old_single_item_shape() -> None:
-    rec = {"msgid": "n", "action": "send", "from": "k", "tolist": ["i"], "roomid": "r",
-           "msgtime": 1, "msgtype": "news", "info": {"title": "T", "url": "http://u", "description": "D"}}
+    rec = {
+        "msgid": "n",
+        "action": "send",
+        "from": "k",
+        "tolist": ["i"],
+        "roomid": "r",
+        "msgtime": 1,
+        "msgtype": "news",
+        "info": {"title": "T", "url": "http://u", "description": "D"},
+    }
     p = normalise(rec).payload
     assert isinstance(p, M.News) and p.items[0].title == "T"  # fmt: skip
 

@@ -199,3 +199,38 @@ def message_line(msg: Message, raw: bytes = b"") -> bytes:
     if raw:
         obj["raw_b64"] = base64.b64encode(raw).decode()
     return _line(obj)
+
+
+class _Content(msgspec.Struct, forbid_unknown_fields=True):
+    attachment: int
+    b64: str = ""
+    path: str = ""
+
+
+class _MessageLine(msgspec.Struct, tag="message", tag_field="type", forbid_unknown_fields=True):
+    v: int
+    message: Message
+    raw_b64: str = ""
+    content: list[_Content] = []
+
+
+class _ParticipantLine(
+    msgspec.Struct, tag="participant", tag_field="type", forbid_unknown_fields=True
+):
+    v: int
+    participant: Participant
+
+
+class _ConversationLine(
+    msgspec.Struct, tag="conversation", tag_field="type", forbid_unknown_fields=True
+):
+    v: int
+    conversation: Conversation
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema (2020-12) of one interchange line, generated from the model."""
+    schema = msgspec.json.schema(_MessageLine | _ParticipantLine | _ConversationLine)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "wxguard interchange line, version 1"
+    return schema

@@ -1,0 +1,88 @@
+"""Ingest throughput: parse → normalise → compress → encrypt → ledger → store.
+
+    python benchmarks/ingest.py [--messages 1000000] [--seed 7] [--keep DIR]
+
+Generates demo WeCom JSONL, then runs ``wxguard ingest`` in a child process (so its
+peak RSS is measured alone) and reports messages/second, bytes per message on disk
+and peak RSS; then times parse+normalise alone and ``wxguard verify``. There is no
+peer product to compare ingest with. Record results in docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from wxguard.demo.generator import generate
+from wxguard.wecom import normalise_bytes
+
+
+def _run(args: list[str], env: dict[str, str]) -> tuple[float, int]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "wxguard", *args], env=env, check=True,
+                   stdout=subprocess.DEVNULL)  # fmt: skip
+    dt = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return dt, max(peak, before) * 1024
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--messages", type=int, default=1_000_000)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--keep", type=Path, help="keep the data directory here")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="wxguard-bench-"))
+    try:
+        src = tmp / "in" / "demo.jsonl"
+        t0 = time.perf_counter()
+        generate(src, args.messages, args.seed)
+        gen_s = time.perf_counter() - t0
+        data = args.keep or tmp / "data"
+        env = {**os.environ, "WXGUARD_DATA": str(data)}
+        subprocess.run([sys.executable, "-m", "wxguard", "init"], env=env, check=True,
+                       stdout=subprocess.DEVNULL)  # fmt: skip
+        ingest_s, rss = _run(["ingest", str(src)], env)
+        db = sum(p.stat().st_size for p in data.glob("archive.db*"))
+        verify_s, _ = _run(["verify"], env)
+
+        sample = src.read_bytes().splitlines()[:200_000]
+        gc.disable()
+        t0 = time.perf_counter()
+        for line in sample:
+            normalise_bytes(line)
+        parse_us = (time.perf_counter() - t0) / len(sample) * 1e6
+        gc.enable()
+
+        n = args.messages
+        print(f"messages              {n:,}")
+        print(f"generate              {gen_s:.1f} s ({n / gen_s:,.0f} msg/s)")
+        print(
+            f"ingest                {ingest_s:.1f} s  ->  {n / ingest_s:,.0f} msg/s (one process, "
+            "process start and final checkpoint included)"
+        )
+        print(
+            f"  parse+normalise     {parse_us:.1f} us/msg "
+            f"of the {1e6 * ingest_s / n:.1f} us/msg total"
+        )
+        print(
+            f"bytes on disk         {db / n:,.0f} B/msg (database incl. ledger; source JSONL "
+            f"{src.stat().st_size / n:,.0f} B/msg)"
+        )
+        print(f"peak RSS (ingest)     {rss / 2**20:,.0f} MiB")
+        print(f"verify                {verify_s:.1f} s ({n / verify_s:,.0f} records/s)")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
