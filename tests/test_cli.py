@@ -86,3 +86,19 @@ def test_bad_file_in_batch_does_not_stop_others(tmp_path: Path, demo: Path) -> N
     assert len(errs) == 1 and "a.jsonl" in errs[0]["error"]
     q = run_cli("quarantine", "--format", "json", data=data)
     assert json.loads(q.stdout) == []
+
+
+def test_hostile_names_render_inert(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    run_cli("init", data=data)
+    f = tmp_path / "d.jsonl"
+    f.write_text(
+        '{"v":1,"type":"participant","participant":{"id":"evil","kind":"external",'
+        '"name":"[bold red]BOSS[/] [link=http://x]click[/link]"}}\n'
+        '{"v":1,"type":"message","message":{"id":"x:1","source":"x","source_msg_id":"1",'
+        '"sender":"evil","conversation":"direct:a|evil","payload":{"kind":"text","content":"hi"}}}\n',
+        encoding="utf-8",
+    )
+    run_cli("ingest", f, data=data)
+    out = run_cli("stats", data=data, env={"COLUMNS": "200"}).stdout
+    assert "[bold red]BOSS[/]" in out and "[link=http://x]click[/link]" in out

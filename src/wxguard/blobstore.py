@@ -15,6 +15,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
+def fsync_dir(path: Path) -> None:
+    """Make a rename or create inside ``path`` durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 class BlobStore:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -40,11 +49,7 @@ class BlobStore:
         finally:
             os.close(fd)
         os.replace(tmp, final)
-        dfd = os.open(final.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        fsync_dir(final.parent)
         return hashlib.sha256(sealed).digest()
 
     def read(self, blob_id: str) -> bytes:

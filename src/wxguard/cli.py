@@ -23,6 +23,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from . import __version__
 from .archive import Archive, ArchiveError, resolve_data_dir
@@ -311,6 +312,14 @@ def stats(data: DataOpt = None, top: int = 10, output: FormatOpt = OutputFormat.
         print_stats(s)
 
 
+def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    """Print a table; every cell is inert text (names and titles are attacker controlled)."""
+    t = Table(*columns, title=title)
+    for row in rows:
+        t.add_row(*(Text(str(cell)) for cell in row))
+    out.print(t)
+
+
 def print_stats(s: dict[str, Any]) -> None:
     out.print(
         f"[bold]{s['messages']:,}[/] messages from {s['first_message_at']} "
@@ -323,42 +332,30 @@ def print_stats(s: dict[str, Any]) -> None:
         f"Recalled: {s['recalled_messages']}  "
         f"Media declared: {s['media']['declared_bytes'] / 1e6:,.1f} MB"
     )
-    t = Table("kind", "messages", title="By kind")
-    for k, n in s["by_kind"].items():
-        t.add_row(k, f"{n:,}")
-    out.print(t)
-    t = Table("sender", "name", "type", "department", "messages", title="Top senders")
-    for p in s["top_senders"]:
-        t.add_row(
-            p["id"],
-            p.get("name", ""),
-            p.get("kind", ""),
-            p.get("department", ""),
-            f"{p['messages']:,}",
-        )
-    out.print(t)
-    t = Table("conversation", "name", "type", "members", "messages", title="Top conversations")
-    for c in s["top_conversations"]:
-        t.add_row(
-            c["id"],
-            c.get("name", ""),
-            c.get("type", ""),
-            c.get("members", ""),
-            f"{c['messages']:,}",
-        )
-    out.print(t)
+    _table("By kind", ["kind", "messages"], [[k, f"{n:,}"] for k, n in s["by_kind"].items()])
+    cols = ["id", "name", "kind", "department"]
+    _table(
+        "Top senders",
+        ["sender", "name", "type", "department", "messages"],
+        [[p.get(c, "") for c in cols] + [f"{p['messages']:,}"] for p in s["top_senders"]],
+    )
+    cols = ["id", "name", "type", "members"]
+    _table(
+        "Top conversations",
+        ["conversation", "name", "type", "members", "messages"],
+        [[c.get(k, "") for k in cols] + [f"{c['messages']:,}"] for c in s["top_conversations"]],
+    )
     days = s["by_day"]
     if days:
         peak = max(days.values())
-        t = Table("day", "messages", "", title="By day")
-        for d, n in days.items():
-            t.add_row(d, f"{n:,}", "█" * max(1, round(30 * n / peak)))
-        out.print(t)
+        bars = [[d, f"{n:,}", "█" * max(1, round(30 * n / peak))] for d, n in days.items()]
+        _table("By day", ["day", "messages", ""], bars)
     if s["quarantined"]:
-        t = Table("reason", "records", title="Quarantined")
-        for r, n in s["quarantined"].items():
-            t.add_row(_esc(r), f"{n:,}")
-        out.print(t)
+        _table(
+            "Quarantined",
+            ["reason", "records"],
+            [[r, f"{n:,}"] for r, n in s["quarantined"].items()],
+        )
 
 
 @app.command("export")
@@ -387,10 +384,11 @@ def quarantine_cmd(data: DataOpt = None, output: FormatOpt = OutputFormat.text) 
     if output == OutputFormat.json:
         _print_json(items)
         return
-    t = Table("input", "where", "reason", title=f"{len(items)} quarantined records")
-    for i in items:
-        t.add_row(_esc(i["stream"].removeprefix("file:")), i["locator"], _esc(i["reason"]))
-    out.print(t)
+    _table(
+        f"{len(items)} quarantined records",
+        ["input", "where", "reason"],
+        [[i["stream"].removeprefix("file:"), i["locator"], i["reason"]] for i in items],
+    )
 
 
 @keys_app.command("rotate")

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from .archive import DEFAULT_KEY_REF, Archive, ArchiveError, read_config
+from .blobstore import fsync_dir
 from .crypto import KeyProblem, key_id, load_kek, new_key, write_key_file
 from .keyring import rewrap_all
 
@@ -69,11 +70,7 @@ def rotate_kek(data_dir: Path, new_key_out: Path | None = None) -> str:
             raise
         if path is not None:
             os.replace(target, path)
-            dfd = os.open(path.parent, os.O_RDONLY)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
+            fsync_dir(path.parent)
             return (
                 f"Rotated the key-encryption key ({n} keys re-wrapped); new key id "
                 f"{key_id(new)} in {path}. Back it up now."
