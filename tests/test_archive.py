@@ -208,3 +208,18 @@ def test_schema_newer_than_code_is_refused(archive: Archive, data_dir: Path) -> 
     c.close()
     with pytest.raises(ArchiveError, match="upgrade wxguard"):
         Archive.open(data_dir)
+
+
+def test_bad_configuration_names_the_key(archive: Archive, data_dir: Path) -> None:
+    archive.close()
+    cfg = data_dir / "wxguard.toml"
+    good = cfg.read_text()
+    cfg.write_text(good + "kek_file = 'x'\n")
+    with pytest.raises(ArchiveError, match=r"unknown configuration key.*kek_file"):
+        Archive.open(data_dir)
+    cfg.write_text(good.replace("kek =", "kek = 5 #"))
+    with pytest.raises(ArchiveError, match="'kek' must be a string"):
+        Archive.open(data_dir)
+    cfg.write_text("kek = [")
+    with pytest.raises(ArchiveError, match="invalid configuration"):
+        Archive.open(data_dir)

@@ -52,6 +52,7 @@ def test_demo_command(tmp_path: Path) -> None:
     data = tmp_path / "d"
     r = run_cli("demo", "--messages", "1200", "--format", "json", data=data)
     res = json.loads(r.stdout)
+    assert not list(data.rglob("*.jsonl"))  # no plaintext input left in the data directory
     assert res["ingest"]["imported"] == 1200
     assert res["stats"]["messages"] == 1200
     assert res["generated"]["planted"] > 0

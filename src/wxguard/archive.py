@@ -288,6 +288,11 @@ def read_config(data_dir: Path) -> dict[str, Any]:
             cfg = tomllib.load(f)
     except tomllib.TOMLDecodeError as e:
         raise ArchiveError(f"{path}: invalid configuration: {e}") from None
+    unknown = sorted(set(cfg) - {"format", "kek"})
+    if unknown:
+        raise ArchiveError(f"{path}: unknown configuration key(s): {', '.join(unknown)}")
+    if cfg.get("format", 1) != 1:
+        raise ArchiveError(f"{path}: key 'format' must be 1")
     kek = cfg.get("kek")
     if kek is not None and not isinstance(kek, str):
         raise ArchiveError(f'{path}: key \'kek\' must be a string like "$file:PATH" or "$env:NAME"')

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -411,6 +412,10 @@ def demo(
     data: DataOpt = None,
     messages: Annotated[int, typer.Option(help="How many messages")] = 20_000,
     seed: Annotated[int, typer.Option(help="Random seed")] = 7,
+    keep_input: Annotated[
+        Path | None,
+        typer.Option(help="Keep the generated input (messages, directory, truth) in this folder"),
+    ] = None,
     output: FormatOpt = OutputFormat.text,
 ) -> None:
     """Generate the demo company, ingest it and show what was loaded."""
@@ -423,16 +428,19 @@ def demo(
         if not (d / "archive.db").exists():
             Archive.create(d).close()
             err.print(f"Created archive in {d}")
-        src = d / "demo-input" / "demo.jsonl"
-        summary = generate(src, messages, seed)
-        err.print(
-            f"Generated {messages:,} demo messages "
-            f"({summary['planted']} planted risky items) in {src.parent}"
-        )
-        with Archive.open(d, write=True) as a:
-            total, _files = run_ingest(
-                a, [src.with_name("demo.directory.jsonl"), src], "auto", "wecom"
+        # Plaintext input stays out of the data directory unless the user asks to keep it.
+        with tempfile.TemporaryDirectory(prefix="wxguard-demo-") as tmp:
+            src = (keep_input or Path(tmp)) / "demo.jsonl"
+            summary = generate(src, messages, seed)
+            where = f" in {src.parent}" if keep_input else ""
+            err.print(
+                f"Generated {messages:,} demo messages "
+                f"({summary['planted']} planted risky items){where}"
             )
+            with Archive.open(d, write=True) as a:
+                total, _files = run_ingest(
+                    a, [src.with_name("demo.directory.jsonl"), src], "auto", "wecom"
+                )
         from .stats import collect
 
         with Archive.open(d) as a:

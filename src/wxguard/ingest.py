@@ -196,7 +196,7 @@ def ingest_file(
             progress(last_pos)
     except BaseException:
         if archive.conn.in_transaction:
-            archive.rollback()
+            sealer.abort()
         raise
     finally:
         if gc_was_enabled:

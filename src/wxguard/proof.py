@@ -15,14 +15,19 @@ from .seal import message_stored_digest, open_body
 
 def find_message(a: Archive, ident: str) -> tuple[int, str]:
     """Resolve ``source:msgid`` or a bare source msgid to (seq, message id)."""
-    rows = a.conn.execute(
-        "SELECT seq, source, source_msg_id FROM messages WHERE source || ':' || source_msg_id = ? "
-        "UNION SELECT seq, source, source_msg_id FROM messages WHERE source_msg_id = ? LIMIT 3",
-        (ident, ident),
-    ).fetchall()
-    exact = [r for r in rows if f"{r[1]}:{r[2]}" == ident]
-    if exact:
-        rows = exact
+    source, sep, msgid = ident.partition(":")
+    rows = []
+    if sep:  # source:msgid — an index lookup
+        rows = a.conn.execute(
+            "SELECT seq, source, source_msg_id FROM messages "
+            "WHERE source = ? AND source_msg_id = ?",
+            (source, msgid),
+        ).fetchall()
+    if not rows:  # a bare msgid (may need a scan; ids from different sources can collide)
+        rows = a.conn.execute(
+            "SELECT seq, source, source_msg_id FROM messages WHERE source_msg_id = ? LIMIT 3",
+            (ident,),
+        ).fetchall()
     if not rows:
         raise ArchiveError(f"no archived message with id {ident!r}")
     if len(rows) > 1:

@@ -41,7 +41,6 @@ from .model import (
 )
 from .proofcheck import commitment
 
-_PARTICIPANT_DEC = msgspec.json.Decoder(Participant)
 _CONVERSATION_DEC = msgspec.json.Decoder(Conversation)
 MAX_QUARANTINE_KEEP = 1 << 20
 _TAGS: dict[type, str] = {t: str(t.__struct_config__.tag) for t in PAYLOAD_TYPES}
@@ -167,15 +166,19 @@ class Sealer:
             self.a.checkpoint_if_due()
             self.a.commit()
         except BaseException:
-            self.a.rollback()
-            self._rosters.clear()
-            self._members.clear()
-            self._dirty.clear()
-            self._known_participants = {
-                r[0] for r in self.a.conn.execute("SELECT fp FROM participants")
-            }
+            self.abort()
             raise
         return counts
+
+    def abort(self) -> None:
+        """Roll back the open transaction and forget state that came from it."""
+        self.a.rollback()
+        self._rosters.clear()
+        self._members.clear()
+        self._dirty.clear()
+        self._known_participants = {
+            r[0] for r in self.a.conn.execute("SELECT fp FROM participants")
+        }
 
     def _existing(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], bytes]:
         found: dict[tuple[str, str], bytes] = {}
@@ -215,7 +218,6 @@ class Sealer:
         enc, pack_body, bucket = JSON_ENCODER.encode, a.codec.pack, keys.bucket
         of_bytes, of_id, observe = fp.of_bytes, fp.of_id, self._observe
         pack_len = struct.Struct(">I").pack
-        sha256 = hashlib.sha256
         ledger_append = a.ledger_append
         for i, (m, raw) in enumerate(batch.messages):
             source, msgid, payload = m.source, m.source_msg_id, m.payload
@@ -244,8 +246,7 @@ class Sealer:
                 seq, source, msgid, kind, m.sent_at, sender_fp, conv_fp, m.chat, kid, cfp, flags,
                 media, body,
             )  # fmt: skip
-            commit = sha256(b"wxguard-commit-v1\x00" + pt).digest()
-            ledger_append("message", mid, leaf_hash("message", mid, commit, stored))
+            ledger_append("message", mid, leaf_hash("message", mid, commitment(pt), stored))
             rows.append(
                 (seq, source, msgid, kind, m.sent_at, sender_fp, conv_fp, m.chat,
                  kid, cfp, flags, media, body, now)
