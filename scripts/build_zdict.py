@@ -4,11 +4,12 @@ The dictionary is public and trained on invented content, so compressed sizes in
 archive reveal nothing about other archived messages (a dictionary trained on an
 archive's own messages would: see docs/architecture.md, "Compression").
 
-    python scripts/build_zdict.py  # writes src/wxguard/data/zdict-v1.bin
+    python scripts/build_zdict.py --force  # writes src/wxguard/data/zdict-v1.bin
 """
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from pathlib import Path
 
@@ -22,6 +23,11 @@ OUT = Path(__file__).resolve().parents[1] / "src/wxguard/data/zdict-v1.bin"
 
 
 def main() -> None:
+    if OUT.exists() and "--force" not in sys.argv:
+        sys.exit(
+            f"{OUT} exists. Archives depend on it byte for byte: never change it once released; "
+            "add zdict-v2.bin and a new codec byte instead (--force only before a first release)."
+        )
     samples = []
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "d.jsonl"

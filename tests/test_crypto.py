@@ -90,3 +90,15 @@ def test_fingerprints_are_keyed() -> None:
     assert a.of_id("13800138000") == a.of_id("13800138000")
     assert a.of_id("13800138000") != b.of_id("13800138000")
     assert a.of_bytes(b"x", b"msg") != a.of_bytes(b"x", b"blob")
+
+
+def test_shipped_dictionary_never_changes() -> None:
+    """Codec 1 means *this* dictionary forever: a new one needs a new codec byte."""
+    import hashlib
+    from importlib import resources
+
+    data = resources.files("wxguard").joinpath("data/zdict-v1.bin").read_bytes()
+    assert (
+        hashlib.sha256(data).hexdigest()
+        == "d6386440a4ca19142babf2ad58542bec3fcd45b40894e6ed642f77b04c9ca73b"
+    )

@@ -13,6 +13,8 @@ Deterministic for a given (messages, seed). All people and data are invented.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import random
 import string
 from collections.abc import Callable
@@ -274,6 +276,36 @@ class Generator:
         return out
 
 
+# Relative chat volume by hour of day (China time) and by weekday (Mon..Sun).
+_HOURLY = [0.1, 0.05, 0.02, 0.02, 0.02, 0.05, 0.2, 0.5, 1.5, 4, 5, 4.5, 2, 3, 4.5, 5, 4.5,
+           4, 2.5, 1.5, 1.2, 1, 0.6, 0.3]  # fmt: skip
+_WEEKDAY = [1.0, 1.0, 1.0, 1.0, 0.95, 0.25, 0.15]
+
+
+class BusinessClock:
+    """Maps message i of n to a time: busy working hours, quiet nights and weekends.
+
+    Monotonic in i, so the stream is in time order as WeCom delivers it.
+    """
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        weights = []
+        for hour in range(SPAN_MS // 3_600_000):
+            day = hour // 24  # START_MS is Thursday 2026-10-01 00:00 China time
+            holiday = 0.2 if day < 7 else 1.0  # National Day Golden Week, 1-7 October
+            weights.append(holiday * _WEEKDAY[(day + 3) % 7] * _HOURLY[hour % 24])
+        total = sum(weights)
+        self.cum = list(itertools.accumulate(w / total for w in weights))
+
+    def at(self, i: int, jitter: float) -> int:
+        q = (i + jitter) / self.n
+        slot = min(bisect.bisect_right(self.cum, q), len(self.cum) - 1)
+        lo = self.cum[slot - 1] if slot else 0.0
+        frac = (q - lo) / (self.cum[slot] - lo) if self.cum[slot] > lo else 0.0
+        return START_MS + slot * 3_600_000 + int(min(max(frac, 0.0), 0.999999) * 3_600_000)
+
+
 def truth_entries(rec: Rec, plant: Plant, items: list[tuple[str, str]]) -> list[dict[str, Any]]:
     """Spans of the planted items in the message's text view (code-point offsets)."""
     msg = normalise(rec)
@@ -303,13 +335,13 @@ def generate(out: Path, messages: int, seed: int = 7) -> dict[str, Any]:
     directory = out.with_name(out.name.removesuffix(".jsonl") + ".directory.jsonl")
     truth = out.with_name(out.name.removesuffix(".jsonl") + ".truth.jsonl")
     directory.write_bytes(b"\n".join(g.directory_lines()) + b"\n")
-    step = SPAN_MS / messages
+    clock = BusinessClock(messages)
     planted = dup = 0
     dumps = orjson.dumps
     with out.open("wb") as f, truth.open("wb") as tf:
         buf: list[bytes] = []
         for i in range(messages):
-            t = START_MS + int(i * step) + g.rng.randrange(0, max(1, int(step)))
+            t = clock.at(i, g.rng.random())
             rec, plant, items = g.record(i, t)
             line = dumps(rec)
             buf.append(line)
