@@ -27,7 +27,6 @@ import orjson
 from .archive import Archive
 from .crypto import open_sealed
 from .model import (
-    JSON_ENCODER,
     Conversation,
     Message,
     Participant,
@@ -39,11 +38,39 @@ from .seal import Batch, Sealer, open_body
 
 VERSION = 1
 MAX_ATTACHMENT = 2 << 30
-_LINE_KEYS = {
-    "message": {"v", "type", "message", "raw_b64", "content"},
-    "participant": {"v", "type", "participant"},
-    "conversation": {"v", "type", "conversation"},
-}
+
+
+# The line shapes: one definition for the decoder's checks and the published JSON Schema.
+class _Content(msgspec.Struct, forbid_unknown_fields=True):
+    attachment: int
+    b64: str = ""
+    path: str = ""
+
+
+class _MessageLine(msgspec.Struct, tag="message", tag_field="type", forbid_unknown_fields=True):
+    v: int
+    message: Message
+    raw_b64: str = ""
+    content: list[_Content] = []
+
+
+class _ParticipantLine(
+    msgspec.Struct, tag="participant", tag_field="type", forbid_unknown_fields=True
+):
+    v: int
+    participant: Participant
+
+
+class _ConversationLine(
+    msgspec.Struct, tag="conversation", tag_field="type", forbid_unknown_fields=True
+):
+    v: int
+    conversation: Conversation
+
+
+_LINES = (_MessageLine, _ParticipantLine, _ConversationLine)
+_LINE_KEYS = {str(t.__struct_config__.tag): {"type", *t.__struct_fields__} for t in _LINES}
+_CONTENT_KEYS = frozenset(_Content.__struct_fields__)
 
 
 class InterchangeError(ValueError):
@@ -102,7 +129,7 @@ class Decoder:
             raise InterchangeError("content must be a list")
         atts = attachments_of(msg.payload)
         for i, item in enumerate(content):
-            if not isinstance(item, dict) or set(item) - {"attachment", "b64", "path"}:
+            if not isinstance(item, dict) or set(item) - _CONTENT_KEYS:
                 raise InterchangeError(f"content[{i}] must be {{attachment, b64|path}}")
             idx = item.get("attachment")
             if not isinstance(idx, int) or not 0 <= idx < len(atts):
@@ -148,10 +175,6 @@ def _b64(value: Any, what: str) -> bytes:
 # --------------------------------------------------------------------------- export
 
 
-def _line(obj: dict[str, Any]) -> bytes:
-    return orjson.dumps(obj) + b"\n"
-
-
 def iter_directory(archive: Archive) -> Iterator[tuple[str, bytes]]:
     keys = archive.keys
     for fp, enc in archive.conn.execute("SELECT fp, enc FROM participants ORDER BY rowid"):
@@ -188,44 +211,6 @@ def export_jsonl(
         if progress and n % 10_000 == 0:
             progress(n)
     return n
-
-
-def message_line(msg: Message, raw: bytes = b"") -> bytes:
-    obj: dict[str, Any] = {
-        "v": VERSION,
-        "type": "message",
-        "message": orjson.Fragment(JSON_ENCODER.encode(msg)),
-    }
-    if raw:
-        obj["raw_b64"] = base64.b64encode(raw).decode()
-    return _line(obj)
-
-
-class _Content(msgspec.Struct, forbid_unknown_fields=True):
-    attachment: int
-    b64: str = ""
-    path: str = ""
-
-
-class _MessageLine(msgspec.Struct, tag="message", tag_field="type", forbid_unknown_fields=True):
-    v: int
-    message: Message
-    raw_b64: str = ""
-    content: list[_Content] = []
-
-
-class _ParticipantLine(
-    msgspec.Struct, tag="participant", tag_field="type", forbid_unknown_fields=True
-):
-    v: int
-    participant: Participant
-
-
-class _ConversationLine(
-    msgspec.Struct, tag="conversation", tag_field="type", forbid_unknown_fields=True
-):
-    v: int
-    conversation: Conversation
 
 
 def json_schema() -> dict[str, Any]:
