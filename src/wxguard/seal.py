@@ -119,9 +119,7 @@ class Sealer:
     def __init__(self, archive: Archive) -> None:
         self.a = archive
         self.fp = archive.keys.fingerprints
-        self._known_participants: set[bytes] = {
-            r[0] for r in archive.conn.execute("SELECT fp FROM participants")
-        }
+        self._known_participants = self._load_known_participants()
         self._rosters: dict[bytes, Conversation] = {}
         self._members: dict[bytes, set[str]] = {}
         self._dirty: set[bytes] = set()
@@ -176,9 +174,10 @@ class Sealer:
         self._rosters.clear()
         self._members.clear()
         self._dirty.clear()
-        self._known_participants = {
-            r[0] for r in self.a.conn.execute("SELECT fp FROM participants")
-        }
+        self._known_participants = self._load_known_participants()
+
+    def _load_known_participants(self) -> set[bytes]:
+        return {r[0] for r in self.a.conn.execute("SELECT fp FROM participants")}
 
     def _existing(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], bytes]:
         found: dict[tuple[str, str], bytes] = {}
