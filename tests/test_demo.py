@@ -9,7 +9,7 @@ import orjson
 
 from wxguard.demo.generator import generate
 from wxguard.demo.plants import BEHAVIOURS, luhn_complete, resident_id, uscc
-from wxguard.model import text_view
+from wxguard.textview import text_view
 from wxguard.wecom import WECOM_MSGTYPES, normalise_bytes
 
 

@@ -8,6 +8,7 @@ import orjson
 import pytest
 
 from wxguard import model as M
+from wxguard.textview import attachments_of, text_view
 from wxguard.wecom import WECOM_MSGTYPES, NormaliseError, normalise, normalise_bytes
 
 HEAD = '"action":"send","from":"kenshin","tolist":["wmGAgeDQAAsgQetTQGqRbMxrkodpM3fA"],"roomid":""'
@@ -185,7 +186,7 @@ def test_official_examples(
     assert msg.kind == name
     for field, expected in checks.items():
         assert _get(msg.payload, field) == expected, field
-    assert M.text_view(msg.payload) == text
+    assert text_view(msg.payload) == text
     rec = orjson.loads(raw)
     assert msg.source_msg_id == rec["msgid"]
     assert msg.id == "wecom:" + rec["msgid"]
@@ -261,7 +262,7 @@ def test_chatrecord_seconds_become_ms_and_nested_items_parse() -> None:
 
 def test_mixed_nested_image_attachment_is_found() -> None:
     p = normalise_bytes(CASES[24][1].encode()).payload
-    atts = M.attachments_of(p)
+    atts = attachments_of(p)
     assert [a.sdkfileid for a in atts] == ["CtYBMzA2"]
     assert atts[0].size == 13177
 

@@ -30,11 +30,11 @@ from .model import (
     Conversation,
     Message,
     Participant,
-    attachments_of,
     message_id,
 )
 from .proofcheck import split_plaintext
 from .seal import Batch, Sealer, open_body
+from .textview import attachments_of
 
 VERSION = 1
 MAX_ATTACHMENT = 2 << 30

@@ -36,10 +36,10 @@ from .model import (
     Video,
     Voice,
     VoipDocShare,
-    attachments_of,
     classify_participant,
 )
 from .proofcheck import commitment
+from .textview import attachments_of
 
 _CONVERSATION_DEC = msgspec.json.Decoder(Conversation)
 MAX_QUARANTINE_KEEP = 1 << 20

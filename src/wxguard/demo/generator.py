@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from ..model import text_view
+from ..textview import text_view
 from ..wecom import normalise
 from . import content as C
 from .plants import PLANTS, Plant, PlantContext
