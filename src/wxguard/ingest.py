@@ -56,16 +56,19 @@ class Record:
     oversized: bool = False
 
 
-def _head_digest(path: Path) -> str:
-    with path.open("rb") as f:
-        return hashlib.sha256(f.read(4096)).hexdigest()[:16]
+HEAD_BYTES = 1 << 16
 
 
-def detect_format(path: Path) -> str:
-    """``jsonl`` (wxguard interchange) or ``wecom`` (decrypted WeCom JSON / JSONL)."""
-    with path.open("rb") as f:
-        head = f.read(1 << 16)
-    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+def _strip_head(head: bytes) -> bytes:
+    return head.lstrip(b"\xef\xbb\xbf \t\r\n")
+
+
+def detect_format(path: Path, head: bytes) -> str:
+    """``jsonl`` (wxguard interchange) or ``wecom`` (decrypted WeCom JSON / JSONL).
+
+    ``head`` is the file's first :data:`HEAD_BYTES` bytes.
+    """
+    stripped = _strip_head(head)
     if not stripped:
         raise IngestError(f"{path}: file is empty")
     if stripped.startswith(b"["):
@@ -163,13 +166,14 @@ def ingest_file(
         raise IngestError(f"{path}: not a file")
     if not os.access(path, os.R_OK):
         raise IngestError(f"{path}: not readable")
-    fmt = detect_format(path) if fmt == "auto" else fmt
+    with path.open("rb") as f:
+        head_bytes = f.read(HEAD_BYTES)
+    fmt = detect_format(path, head_bytes) if fmt == "auto" else fmt
     report = FileReport(str(path), fmt)
     stream = _stream_id(path)
-    head = _head_digest(path)
-    with path.open("rb") as f:
-        first = f.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
-    is_array = fmt == "wecom" and first == b"["
+    # A cursor is only valid for the same file: keyed by a digest of its first 4 KiB.
+    head = hashlib.sha256(head_bytes[:4096]).hexdigest()[:16]
+    is_array = fmt == "wecom" and _strip_head(head_bytes)[:1] == b"["
     start = _cursor(archive, stream, head)
     report.resumed_at = start
     records = read_json_array(path, start) if is_array else read_lines(path, start)
