@@ -24,6 +24,18 @@ from .seal import blob_stored_digest, message_stored_digest, open_body
 
 MAX_REPORTED = 100
 
+# One ordered pass over the ledger with each record's row as stored (NULLs when missing).
+_WALK = """
+SELECT l.seq, l.kind, l.ref, l.leaf, l.chain,
+       m.source, m.source_msg_id, m.kind, m.sent_at, m.sender_fp, m.conv_fp, m.chat, m.key_id,
+       m.content_fp, m.flags, m.media_bytes, m.body,
+       b.size, b.key_id, b.file_digest
+FROM ledger l
+LEFT JOIN messages m ON l.kind = 'message' AND m.seq = l.seq
+LEFT JOIN blobs b ON l.kind = 'blob' AND b.seq = l.seq AND b.id = l.ref
+ORDER BY l.seq
+"""
+
 
 @dataclass
 class Problem:
@@ -134,29 +146,17 @@ def verify(a: Archive, progress: Callable[[int], None] | None = None) -> VerifyR
         pub = a.keys.public_key
         cp_i = 0
         chain, frontier = GENESIS, Frontier()
-        msg_cur = conn.cursor()
-        blob_cur = conn.cursor()
-        for seq, kind, ref, leaf, stored_chain in conn.execute(
-            "SELECT seq, kind, ref, leaf, chain FROM ledger ORDER BY seq"
-        ):
+        for row in conn.execute(_WALK):
+            seq, kind, ref, leaf, stored_chain = row[:5]
             rep.records += 1
             if seq != rep.records:
                 rep.add(Problem(seq, kind, ref, f"ledger sequence gap (expected {rep.records})"))
             if kind == "message":
                 rep.messages += 1
-                row = msg_cur.execute(
-                    "SELECT source, source_msg_id, kind, sent_at, sender_fp, conv_fp, chat, key_id,"
-                    " content_fp, flags, media_bytes, body FROM messages WHERE seq = ?",
-                    (seq,),
-                ).fetchone()
-                got = _check_message(a, seq, ref, row)
+                got = _check_message(a, seq, ref, row[5:17] if row[5] is not None else None)
             elif kind == "blob":
                 rep.blobs += 1
-                row = blob_cur.execute(
-                    "SELECT size, key_id, file_digest FROM blobs WHERE id = ? AND seq = ?",
-                    (ref, seq),
-                ).fetchone()
-                got = _check_blob(a, ref, row)
+                got = _check_blob(a, ref, row[17:20] if row[17] is not None else None)
             else:
                 got = f"unknown ledger record kind {kind!r}"
             if isinstance(got, str):
