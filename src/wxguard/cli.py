@@ -441,19 +441,38 @@ def demo(
                 total, _files = run_ingest(
                     a, [src.with_name("demo.directory.jsonl"), src], "auto", "wecom"
                 )
+        scanned = _demo_scan(d)
         from .stats import collect
 
         with Archive.open(d) as a:
             s = collect(a)
     if output == OutputFormat.json:
-        _print_json({"generated": summary, "ingest": _counts(total), "stats": s})
+        _print_json({"generated": summary, "ingest": _counts(total), "stats": s, "scan": scanned})
         return
     out.print(
         f"Ingested {total.imported:,} messages "
         f"({total.duplicates:,} re-delivered duplicates skipped)."
     )
     print_stats(s)
-    out.print(f"Next: [bold]wxguard verify --data {d}[/], [bold]wxguard stats --data {d}[/]")
+    top = ", ".join(f"{k} {v:,}" for k, v in list(scanned["by_entity"].items())[:8])
+    out.print(f"Scanned: {scanned['findings']:,} findings ({top})")
+    out.print(
+        f"Next: [bold]wxguard verify --data {d}[/], [bold]wxguard stats --data {d}[/], "
+        f"[bold]wxguard scan --data {d} --text '…'[/]"
+    )
+
+
+def _demo_scan(d: Path) -> dict[str, Any]:
+    """Install the demo company's lexicons and scan what was loaded."""
+    from .demo.lexicons import write_demo_lexicons
+    from .detect.registry import DetectorRegistry
+    from .detect.scan import archive_config, scan_archive
+
+    write_demo_lexicons(d / "lexicons")
+    with Archive.open(d, write=True) as a:
+        summary = scan_archive(a, DetectorRegistry.load(archive_config(a)))
+    by_entity = dict(sorted(summary.by_entity.items(), key=lambda kv: -kv[1]))
+    return {"findings": summary.findings, "by_entity": by_entity}
 
 
 @demo_app.command("generate")
@@ -475,3 +494,7 @@ def demo_generate(
 
 def main() -> None:
     app()
+
+
+# Commands defined in their own modules register on `app` when imported (kept out of this hub).
+from . import cli_detect  # noqa: E402, F401

@@ -103,6 +103,39 @@ MIGRATIONS: list[str] = [
         UNIQUE (stream, locator)
     );
     """,
+    # 2: detection findings (derived data: not ledgered, rebuilt by `wxguard scan --rescan`)
+    """
+    CREATE TABLE findings (
+        id INTEGER PRIMARY KEY,
+        seq INTEGER NOT NULL,
+        detector TEXT NOT NULL,
+        version TEXT NOT NULL,
+        entity TEXT NOT NULL,
+        span_start INTEGER NOT NULL,
+        span_end INTEGER NOT NULL,
+        score REAL NOT NULL,
+        value_fp BLOB NOT NULL,
+        explanation TEXT NOT NULL,
+        run_id INTEGER NOT NULL
+    );
+    CREATE INDEX findings_by_seq ON findings (seq);
+    CREATE INDEX findings_by_detector ON findings (detector, entity);
+    CREATE TABLE scan_state (
+        detector TEXT PRIMARY KEY,
+        version TEXT NOT NULL,
+        last_seq INTEGER NOT NULL
+    );
+    CREATE TABLE scan_runs (
+        id INTEGER PRIMARY KEY,
+        started_at INTEGER NOT NULL,
+        finished_at INTEGER,
+        mode TEXT NOT NULL,
+        detectors TEXT NOT NULL,
+        messages INTEGER NOT NULL DEFAULT 0,
+        findings INTEGER NOT NULL DEFAULT 0,
+        faults TEXT NOT NULL DEFAULT '[]'
+    );
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

@@ -157,6 +157,11 @@ class Generator:
             city=rng.choice(C.CITIES),
             order=f"YS{rng.randint(20261001, 20261130)}{rng.randint(0, 99999):05d}",
             amount=rng.randint(5, 300),
+            # Hard negatives for detectors: long order numbers, tracking numbers, versions.
+            order18=f"{rng.randint(20261001, 20261130)}{rng.randint(0, 10**10 - 1):010d}",
+            tracking=f"{rng.randint(10**12, 10**13 - 1)}",
+            ver=f"{rng.randint(1, 4)}.{rng.randint(0, 12)}.{rng.randint(0, 30)}.{rng.randint(1, 250)}",
+            mtg=f"{rng.randint(100, 999)} {rng.randint(100, 999)} {rng.randint(100, 999)}",
         )
 
     def _conversation(self) -> tuple[Person, list[str], str, bool]:

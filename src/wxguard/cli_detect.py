@@ -1,0 +1,276 @@
+"""``wxguard detectors`` and ``wxguard scan``: thin shells over :mod:`wxguard.detect`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import msgspec
+import orjson
+import typer
+
+from .archive import Archive, resolve_data_dir
+from .cli import (
+    DataOpt,
+    FormatOpt,
+    OutputFormat,
+    _esc,
+    _print_json,
+    _progress,
+    _table,
+    app,
+    err,
+    errors,
+    fail,
+    out,
+)
+from .detect.api import DetectConfig, DetectorError, Finding
+from .detect.engine import Engine, ScanResult
+from .detect.registry import DetectorRegistry
+from .detect.scan import archive_config, archive_fingerprint, pending_messages, scan_archive
+
+CST = dt.timezone(dt.timedelta(hours=8))
+MAX_INPUT_LINE = 16 << 20
+
+DetectorOpt = Annotated[
+    list[str] | None,
+    typer.Option("--detector", help="Only this detector id (repeatable)"),
+]
+LexiconOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--lexicon", help="Extra lexicon file or folder of *.toml (repeatable)"),
+]
+
+
+def _warn(label: str, text: str) -> None:
+    err.print(f"{label} {_esc(text)}", soft_wrap=True, highlight=False)
+
+
+@contextmanager
+def _detect_errors() -> Iterator[None]:
+    with errors():
+        try:
+            yield
+        except DetectorError as e:
+            fail(_esc(str(e)))
+
+
+def _config(data: Path | None, lexicons: list[Path] | None) -> tuple[DetectConfig, Path | None]:
+    d = resolve_data_dir(data)
+    if (d / "archive.db").exists():
+        with Archive.open(d) as a:
+            return archive_config(a, lexicons or []), d
+    return DetectConfig(lexicon_paths=list(lexicons or [])), None
+
+
+@app.command()
+def detectors(
+    data: DataOpt = None, lexicon: LexiconOpt = None, output: FormatOpt = OutputFormat.text
+) -> None:
+    """List installed detectors (built-in and plugins) with their versions."""
+    with _detect_errors():
+        cfg, _ = _config(data, lexicon)
+        reg = DetectorRegistry.load(cfg)
+    rows = [
+        {
+            "id": d.id, "version": d.version, "entities": list(d.entities),
+            "languages": list(d.languages), "cost": d.cost, "source": reg.sources.get(d.id, ""),
+            "description": d.description,
+        }
+        for d in reg.detectors
+    ]  # fmt: skip
+    problems = [p.__dict__ for p in reg.problems]
+    if output == OutputFormat.json:
+        _print_json({"detectors": rows, "problems": problems})
+        return
+    _table(
+        f"{len(rows)} detectors",
+        ["id", "version", "entities", "cost", "source"],
+        [[r["id"], r["version"], ", ".join(r["entities"]), r["cost"], r["source"]] for r in rows],
+    )
+    for p in problems:
+        _warn("[yellow]not loaded:[/]", f"{p['detector']} ({p['source']}): {p['reason']}")
+
+
+def parse_since(text: str) -> int:
+    """``YYYY-MM-DD`` or an ISO date-time; without an offset, China Standard Time (UTC+8)."""
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r} is not a date; use YYYY-MM-DD or YYYY-MM-DDTHH:MM[+08:00]"
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=CST)
+    return int(when.timestamp() * 1000)
+
+
+@app.command()
+def scan(
+    data: DataOpt = None,
+    rescan: Annotated[
+        bool, typer.Option(help="Scan everything again (after a detector or lexicon change)")
+    ] = False,
+    since: Annotated[
+        str | None,
+        typer.Option(help="Only messages sent on/after this date (YYYY-MM-DD, UTC+8 unless given)"),
+    ] = None,
+    detector: DetectorOpt = None,
+    lexicon: LexiconOpt = None,
+    text: Annotated[str | None, typer.Option(help="Scan this text instead of the archive")] = None,
+    input_file: Annotated[
+        Path | None,
+        typer.Option("--input", help='Scan a JSONL file of {"id": ..., "text": ...} objects'),
+    ] = None,
+    output: FormatOpt = OutputFormat.text,
+) -> None:
+    """Find PII, secrets and lexicon terms: in the archive (incrementally), a text or a file."""
+    since_ms = parse_since(since) if since else None
+    if text is not None or input_file is not None:
+        if text is not None and input_file is not None:
+            fail("give --text or --input, not both")
+        _scan_adhoc(data, detector, lexicon, text, input_file, output)
+        return
+    d = resolve_data_dir(data)
+    with _detect_errors(), Archive.open(d, write=True) as a:
+        reg = DetectorRegistry.load(archive_config(a, lexicon or []), detector)
+        if not reg.detectors:
+            fail("no detector could be loaded: " + "; ".join(p.reason for p in reg.problems))
+        with _progress() as bar:
+            task = bar.add_task("scanning", total=pending_messages(a, 0, since_ms))
+            summary = scan_archive(
+                a, reg, rescan=rescan, since_ms=since_ms,
+                progress=lambda n: bar.advance(task, n),
+            )  # fmt: skip
+    report: dict[str, Any] = {
+        "run_id": summary.run_id,
+        "messages": summary.messages,
+        "findings": summary.findings,
+        "by_entity": dict(sorted(summary.by_entity.items(), key=lambda kv: -kv[1])),
+        "detectors": summary.detectors,
+        "rescanned": summary.rescanned,
+        "faults": [f.__dict__ for f in summary.faults],
+        "problems": [p.__dict__ for p in summary.problems],
+        "seconds": round(summary.seconds, 2),
+    }
+    if output == OutputFormat.json:
+        _print_json(report)
+        return
+    out.print(
+        f"Scan run {summary.run_id}: {summary.messages:,} messages, "
+        f"{summary.findings:,} findings in {summary.seconds:.1f} s"
+        + (f"; rescanned with {', '.join(summary.rescanned)}" if summary.rescanned else "")
+    )
+    if summary.by_entity:
+        rows = [[k, v] for k, v in report["by_entity"].items()]
+        _table("findings by entity", ["entity", "findings"], rows)
+    for f in summary.faults:
+        _warn("[red]detector failed:[/]", f"{f.detector}: {f.reason}")
+    for p in summary.problems:
+        _warn("[yellow]not loaded:[/]", f"{p.detector}: {p.reason}")
+
+
+def _scan_adhoc(
+    data: Path | None,
+    only: list[str] | None,
+    lexicons: list[Path] | None,
+    text: str | None,
+    input_file: Path | None,
+    output: OutputFormat,
+) -> None:
+    with _detect_errors():
+        cfg, d = _config(data, lexicons)
+        reg = DetectorRegistry.load(cfg, only)
+        if d is not None:
+            with Archive.open(d) as a:
+                fingerprint = archive_fingerprint(a)
+        else:  # no archive: fingerprints from a one-off key, comparable within this run only
+            key = os.urandom(32)
+
+            def fingerprint(v: str) -> str:
+                return hmac.digest(key, b"value\x00" + v.encode(), "sha256")[:16].hex()
+
+    for p in reg.problems:
+        _warn("[yellow]not loaded:[/]", f"{p.detector}: {p.reason}")
+    engine = Engine(reg.detectors, fingerprint)
+    bad = 0
+    items: list[tuple[str, str]] = []
+    if text is not None:
+        items = [("text", text)]
+    else:
+        assert input_file is not None
+        items, bad = _read_items(input_file)
+    texts = dict(items)
+    result = ScanResult()
+    for i in range(0, len(items), 2000):
+        r = engine.scan(items[i : i + 2000])
+        result.findings += r.findings
+        result.faults += r.faults
+    if output == OutputFormat.json:
+        enc = msgspec.json.Encoder()
+        for f in result.findings:
+            sys.stdout.buffer.write(enc.encode(f) + b"\n")
+    else:
+        _print_findings(result.findings, texts)
+    for fault in result.faults:
+        _warn("[red]detector failed:[/]", f"{fault.detector}: {fault.reason}")
+    if bad:
+        raise typer.Exit(2)
+
+
+def _print_findings(findings: list[Finding], texts: dict[str, str]) -> None:
+    if not findings:
+        out.print("No findings.")
+        return
+    rows = []
+    for f in findings:
+        e = f.explanation
+        why = "; ".join(
+            x for x in (
+                e.pattern, f"validator {e.validator}" if e.validator else "",
+                f"context {', '.join(e.context)}" if e.context else "",
+            ) if x
+        )  # fmt: skip
+        rows.append([f.message_id, f.entity, f"{f.score:.2f}", f"{f.start}-{f.end}",
+                     texts[f.message_id][f.start : f.end], f.detector, why])  # fmt: skip
+    cols = ["id", "entity", "score", "span", "match", "detector", "why"]
+    _table(f"{len(findings)} findings", cols, rows)
+
+
+def _read_items(path: Path) -> tuple[list[tuple[str, str]], int]:
+    """Read ``{"id", "text"}`` lines; bad lines are reported by number and skipped."""
+    items: list[tuple[str, str]] = []
+    bad = 0
+    try:
+        f = path.open("rb")
+    except OSError as e:
+        fail(f"{_esc(str(path))}: cannot read: {e.strerror}")
+    with f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            problem = ""
+            try:
+                if len(line) > MAX_INPUT_LINE:
+                    raise ValueError(f"longer than {MAX_INPUT_LINE >> 20} MiB")
+                obj = orjson.loads(line)
+                if not isinstance(obj, dict):
+                    raise ValueError("not a JSON object")
+                rid, txt = obj.get("id"), obj.get("text")
+                if not isinstance(rid, str | int) or isinstance(rid, bool):
+                    raise ValueError('"id" must be a string or number')
+                if not isinstance(txt, str):
+                    raise ValueError('"text" must be a string')
+                items.append((str(rid), txt))
+            except (orjson.JSONDecodeError, ValueError) as e:
+                problem = str(e)
+            if problem:
+                bad += 1
+                _warn("", f"{path}: line {n}: skipped: {problem}")
+    return items, bad

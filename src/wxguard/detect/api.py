@@ -1,0 +1,128 @@
+"""The detector API: what a detector declares, what it returns, what a finding holds.
+
+A detector is a small class with a stable ``id`` (``pii.cn.resident_id``), a
+``version`` stamped on every finding, the entity types it reports, and one batch
+method, :meth:`Detector.scan`. Built-ins and third-party detectors register the same
+way: an entry point in the ``wxguard.detectors`` group (see :mod:`.registry`).
+
+Detectors see *normalised* text (:mod:`.textnorm`) and report spans in it; the
+engine maps them back to the original text and replaces the matched value with a
+keyed fingerprint. A finding never holds the value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+import msgspec
+
+
+class Explanation(msgspec.Struct, omit_defaults=True, kw_only=True):
+    """Why a finding fired: what matched, what validated it, what raised or lowered it."""
+
+    pattern: str = ""  # the pattern or lexicon term's name (never the matched value)
+    validator: str = ""  # e.g. "ok UnionPay", "check digit mismatch"
+    context: list[str] = []  # context words seen near the match that raised the score
+    suppressions: list[str] = []  # suppressions checked: "order-number context: clear"
+    base_score: float = 0.0
+    note: str = ""
+
+
+class Finding(msgspec.Struct, kw_only=True):
+    """One detection, as stored and printed. ``value_fp`` is an HMAC, not the value."""
+
+    message_id: str
+    detector: str
+    version: str
+    entity: str
+    start: int  # code points into the message's original text view
+    end: int
+    score: float
+    value_fp: str
+    explanation: Explanation
+
+
+@dataclass(slots=True)
+class Hit:
+    """What a detector returns: a span of the *normalised* text of message ``index``."""
+
+    index: int
+    start: int
+    end: int
+    entity: str
+    score: float
+    value: str  # canonical value (digits only, lower case...): fingerprinted, then dropped
+    explanation: Explanation
+
+
+@dataclass(frozen=True, slots=True)
+class Anchor:
+    """A cheap pattern that makes a message a candidate for a detector.
+
+    The pattern must mean the same to Python's ``re`` and to Hyperscan: no
+    look-arounds, no back-references, no ``\\b``. It is run over every message of a
+    batch at once, so keep it short and specific.
+    """
+
+    pattern: str
+    caseless: bool = False
+
+
+@dataclass
+class DetectConfig:
+    """Settings shared by detectors (one validated object, handed to constructors)."""
+
+    lexicon_paths: list[Path] = field(default_factory=list)  # extra *.toml lexicons/dirs
+    own_domains: list[str] = field(default_factory=list)  # the company's domains
+    builtin_lexicons: bool = True
+
+
+@dataclass(slots=True)
+class ScanBatch:
+    """The input to :meth:`Detector.scan`: normalised texts and this detector's candidates."""
+
+    texts: Sequence[str]
+    candidates: Sequence[int]
+    # anchor pattern -> messages it matched (this detector's anchors only); a detector with
+    # several patterns can run each only where its own anchor hit
+    anchored: dict[str, set[int]] = field(default_factory=dict)
+    _lower: dict[int, str] = field(default_factory=dict)
+
+    def lower(self, i: int) -> str:
+        low = self._lower.get(i)
+        if low is None:
+            t = self.texts[i]
+            low = t.lower()
+            if len(low) != len(t):  # a few characters lower-case to two; keep offsets
+                low = "".join(c if len(c.lower()) != 1 else c.lower() for c in t)
+            self._lower[i] = low
+        return low
+
+
+class DetectorError(Exception):
+    """A detector cannot be built or run (bad lexicon, missing model...)."""
+
+
+class Detector:
+    """Base class for detectors. Subclasses set the class attributes and ``scan``."""
+
+    id: ClassVar[str]
+    version: ClassVar[str]
+    entities: ClassVar[tuple[str, ...]]
+    languages: ClassVar[tuple[str, ...]] = ("zh", "en")
+    description: ClassVar[str] = ""
+    # "cheap" detectors run on every message; "expensive" ones where policy asks.
+    cost: ClassVar[str] = "cheap"
+
+    def __init__(self, config: DetectConfig) -> None:
+        self.config = config
+
+    def anchors(self) -> Sequence[Anchor]:
+        """Candidate patterns; empty means the detector looks at every message."""
+        return ()
+
+    def scan(self, batch: ScanBatch) -> Iterable[Hit]:
+        raise NotImplementedError

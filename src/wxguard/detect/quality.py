@@ -1,0 +1,146 @@
+"""Measured quality: score detectors against labelled ground truth.
+
+Used by ``benchmarks/quality.py`` (the figures in ``docs/detectors.md``) and by the
+tests, so the numbers printed and the numbers guarded are computed the same way.
+A finding matches a truth item when it is in the same message, has one of the
+entity types the item maps to, and its span overlaps the item's span.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+
+from ..textview import text_view
+from ..wecom import normalise_bytes
+from .api import Finding
+from .engine import Engine
+
+# Demo truth entity -> the entity types that count as finding it.
+DEMO_ENTITY_MAP: dict[str, tuple[str, ...]] = {
+    "CN_RESIDENT_ID": ("CN_RESIDENT_ID",),
+    "CN_MOBILE": ("CN_MOBILE",),
+    "BANK_CARD": ("BANK_CARD",),
+    "CN_USCC": ("CN_USCC",),
+    "CN_PASSPORT": ("CN_PASSPORT",),
+    "AWS_ACCESS_KEY": ("AWS_ACCESS_KEY",),
+    "GITHUB_TOKEN": ("GITHUB_TOKEN",),
+    "OPENAI_KEY": ("OPENAI_KEY",),
+    "PASSWORD": ("PASSWORD",),
+    "WECOM_SECRET": ("WECOM_SECRET",),
+    "PRIVATE_KEY": ("PRIVATE_KEY",),
+    "CONFIDENTIAL_MARKER": ("CONFIDENTIAL_MARKER",),
+    "PROJECT_CODENAME": ("PROJECT_CODENAME",),
+    "IP_VIOLATION": ("IP_VIOLATION",),
+    "OFFENSIVE": ("PROFANITY", "DISCRIMINATION"),
+    "COMPETITOR_INTEL": ("COMPETITOR_NAME",),
+}
+STRUCTURED_PII = ("CN_RESIDENT_ID", "CN_MOBILE", "BANK_CARD", "CN_USCC", "CN_PASSPORT")
+SECRETS = ("AWS_ACCESS_KEY", "GITHUB_TOKEN", "OPENAI_KEY", "PASSWORD", "WECOM_SECRET",
+           "PRIVATE_KEY")  # fmt: skip
+
+
+@dataclass
+class Score:
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
+
+    @property
+    def recall(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    def add(self, other: Score) -> None:
+        self.tp += other.tp
+        self.fp += other.fp
+        self.fn += other.fn
+
+
+@dataclass
+class DemoQuality:
+    per_entity: dict[str, Score] = field(default_factory=dict)
+    messages: int = 0
+    clean_messages: int = 0
+    clean_flagged: int = 0  # clean messages with any pii.* or secret.* finding
+
+    def group(self, entities: Sequence[str]) -> Score:
+        total = Score()
+        for e in entities:
+            total.add(self.per_entity.get(e, Score()))
+        return total
+
+    @property
+    def clean_flag_rate(self) -> float:
+        return self.clean_flagged / self.clean_messages if self.clean_messages else 0.0
+
+
+def _overlaps(f: Finding, span: list[int] | None) -> bool:
+    return span is None or (f.start < span[1] and span[0] < f.end)
+
+
+def demo_messages(path: Path) -> Iterable[tuple[str, str]]:
+    """(WeCom msgid, text view) for every record of a demo JSONL file."""
+    with path.open("rb") as f:
+        for line in f:
+            m = normalise_bytes(line.rstrip(b"\n"))
+            yield m.source_msg_id, text_view(m.payload)
+
+
+def evaluate_demo(engine: Engine, messages: Path, truth: Path, batch: int = 2000) -> DemoQuality:
+    items = list(demo_messages(messages))
+    truth_by_msg: dict[str, list[dict[str, object]]] = {}
+    for line in truth.read_bytes().splitlines():
+        t = orjson.loads(line)
+        if t["entity"] in DEMO_ENTITY_MAP:
+            truth_by_msg.setdefault(t["msgid"], []).append(t)
+    findings: dict[str, list[Finding]] = {}
+    for i in range(0, len(items), batch):
+        for f in engine.scan(items[i : i + batch]).findings:
+            findings.setdefault(f.message_id, []).append(f)
+    q = DemoQuality(messages=len(items))
+    mapped = {e for v in DEMO_ENTITY_MAP.values() for e in v}
+    for mid, _text in items:
+        truths = truth_by_msg.get(mid, [])
+        everything = findings.get(mid, [])
+        found = [f for f in everything if f.entity in mapped]
+        if not truths:
+            q.clean_messages += 1
+            if any(f.detector.startswith(("pii.", "secret.")) for f in everything):
+                q.clean_flagged += 1
+        used: set[int] = set()
+        for t in truths:
+            ent = str(t["entity"])
+            want = DEMO_ENTITY_MAP[ent]
+            span = t.get("span")
+            hit = next(
+                (k for k, f in enumerate(found)
+                 if f.entity in want and _overlaps(f, span if isinstance(span, list) else None)),
+                None,
+            )  # fmt: skip
+            s = q.per_entity.setdefault(ent, Score())
+            if hit is None:
+                s.fn += 1
+            else:
+                s.tp += 1
+                used.add(hit)
+        for k, f in enumerate(found):
+            if k in used:
+                continue
+            # A finding no truth item claims: a false positive for the truth entity it maps to.
+            owner = next((e for e, v in DEMO_ENTITY_MAP.items() if f.entity in v), f.entity)
+            if any(f.entity in DEMO_ENTITY_MAP[str(t["entity"])] for t in truths):
+                continue  # a second finding for an item already found (e.g. two lexicon terms)
+            q.per_entity.setdefault(owner, Score()).fp += 1
+    return q

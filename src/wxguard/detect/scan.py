@@ -1,0 +1,238 @@
+"""``wxguard scan``: run detectors over the archive incrementally, store findings.
+
+State is kept per detector *and version* (``scan_state``): a run scans, for each
+detector, only messages appended since its last run; a detector whose version
+changed (a new release, an edited lexicon) starts again from the first message and
+its old findings are replaced. Each batch's findings and the advanced state commit
+in one transaction, so an interrupted scan resumes where it stopped and never
+stores a finding twice.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import msgspec
+
+from ..archive import Archive, _now_ms
+from ..model import Message, message_id
+from ..proofcheck import split_plaintext
+from ..seal import open_body
+from ..textview import text_view
+from .api import DetectConfig, Detector, Explanation, Finding
+from .engine import DetectorFault, Engine, ScanResult
+from .registry import DetectorRegistry, LoadProblem
+
+BATCH = 2000
+_MESSAGE = msgspec.json.Decoder(Message)
+_EXPL = msgspec.json.Encoder()
+
+Progress = Callable[[int], None]
+
+
+def archive_config(archive: Archive, extra_lexicons: Sequence[Path] = ()) -> DetectConfig:
+    """Detector settings for an archive: its ``lexicons/`` folder plus any given."""
+    paths = [archive.data_dir / "lexicons"] if (archive.data_dir / "lexicons").is_dir() else []
+    return DetectConfig(lexicon_paths=[*paths, *extra_lexicons])
+
+
+def archive_fingerprint(archive: Archive) -> Callable[[str], str]:
+    fp = archive.keys.fingerprints
+
+    def value_fp(value: str) -> str:
+        return fp.of_bytes(value.encode("utf-8"), b"value").hex()
+
+    return value_fp
+
+
+@dataclass
+class ScanSummary:
+    run_id: int = 0
+    messages: int = 0
+    findings: int = 0
+    by_entity: dict[str, int] = field(default_factory=dict)
+    faults: list[DetectorFault] = field(default_factory=list)
+    problems: list[LoadProblem] = field(default_factory=list)
+    detectors: dict[str, str] = field(default_factory=dict)
+    rescanned: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass
+class _Group:
+    start: int  # scan messages with seq > start
+    detectors: list[Detector]
+    engine: Engine
+
+
+def scan_archive(
+    archive: Archive,
+    registry: DetectorRegistry,
+    *,
+    rescan: bool = False,
+    since_ms: int | None = None,
+    progress: Progress | None = None,
+) -> ScanSummary:
+    """Scan what is new (or everything with ``rescan``) with the registry's detectors."""
+    t0 = time.perf_counter()
+    conn = archive.conn
+    dets = registry.detectors
+    s = ScanSummary(problems=list(registry.problems), detectors={d.id: d.version for d in dets})
+    if not dets:
+        return s
+    st = conn.execute("SELECT detector, version, last_seq FROM scan_state")
+    state = {r[0]: (r[1], r[2]) for r in st}
+    fingerprint = archive_fingerprint(archive)
+    starts: dict[int, list[Detector]] = {}
+    archive.begin()
+    try:
+        for d in dets:
+            version, last = state.get(d.id, ("", 0))
+            fresh = rescan or version != d.version
+            if fresh:
+                s.rescanned.append(d.id)
+                if since_ms is None:
+                    conn.execute("DELETE FROM findings WHERE detector = ?", (d.id,))
+                else:  # replace only what this run will look at again
+                    conn.execute(
+                        "DELETE FROM findings WHERE detector = ? AND seq IN "
+                        "(SELECT seq FROM messages WHERE sent_at >= ?)",
+                        (d.id, since_ms),
+                    )
+                if since_ms is None:
+                    _set_state(archive, d, 0)
+                last = 0
+            starts.setdefault(last, []).append(d)
+        mode = ("rescan" if rescan else "incremental") + (f" since={since_ms}" if since_ms else "")
+        cur = conn.execute(
+            "INSERT INTO scan_runs (started_at, mode, detectors) VALUES (?, ?, ?)",
+            (_now_ms(), mode, json.dumps(s.detectors)),
+        )
+        s.run_id = int(cur.lastrowid or 0)
+        archive.commit()
+    except BaseException:
+        archive.rollback()
+        raise
+    groups = [_Group(k, v, Engine(v, fingerprint)) for k, v in sorted(starts.items())]
+    for rows in _batches(archive, min(g.start for g in groups), since_ms):
+        archive.begin()
+        try:
+            result = ScanResult()
+            for g in groups:
+                items = [(mid, text) for seq, mid, text in rows if seq > g.start]
+                if items:
+                    r = g.engine.scan(items)
+                    result.findings += r.findings
+                    result.faults += r.faults
+            _store(archive, s, result, rows)
+            if since_ms is None:
+                for g in groups:
+                    for d in g.detectors:
+                        _set_state(archive, d, rows[-1][0])
+            archive.commit()
+        except BaseException:
+            archive.rollback()
+            raise
+        s.messages += len(rows)
+        if progress:
+            progress(len(rows))
+    s.seconds = time.perf_counter() - t0
+    conn.execute(
+        "UPDATE scan_runs SET finished_at = ?, messages = ?, findings = ?, faults = ? WHERE id = ?",
+        (_now_ms(), s.messages, s.findings, json.dumps([f.__dict__ for f in s.faults]), s.run_id),
+    )
+    return s
+
+
+def _set_state(archive: Archive, d: Detector, last_seq: int) -> None:
+    archive.conn.execute(
+        "INSERT INTO scan_state (detector, version, last_seq) VALUES (?, ?, ?) "
+        "ON CONFLICT (detector) DO UPDATE SET version = excluded.version, "
+        "last_seq = excluded.last_seq",
+        (d.id, d.version, last_seq),
+    )
+
+
+def pending_messages(archive: Archive, start: int, since_ms: int | None) -> int:
+    q = "SELECT count(*) FROM messages WHERE seq > ?"
+    args: tuple[int, ...] = (start,)
+    if since_ms is not None:
+        q += " AND sent_at >= ?"
+        args = (start, since_ms)
+    return int(archive.conn.execute(q, args).fetchone()[0])
+
+
+def _batches(
+    archive: Archive, start: int, since_ms: int | None
+) -> Iterator[list[tuple[int, str, str]]]:
+    """(seq, message id, text view) in seq order, BATCH at a time; shredded ones skipped."""
+    last = start
+    while True:
+        q = "SELECT seq, source, source_msg_id, key_id, body FROM messages WHERE seq > ?"
+        args: tuple[int, ...] = (last,)
+        if since_ms is not None:
+            q += " AND sent_at >= ?"
+            args = (last, since_ms)
+        rows = archive.conn.execute(q + " ORDER BY seq LIMIT ?", (*args, BATCH)).fetchall()
+        if not rows:
+            return
+        out = []
+        for seq, source, msgid, kid, body in rows:
+            mid = message_id(source, msgid)
+            pt = open_body(archive, seq, mid, kid, body)
+            if pt is None:
+                continue
+            m = _MESSAGE.decode(split_plaintext(pt)[1])
+            out.append((seq, mid, text_view(m.payload)))
+        last = rows[-1][0]
+        if out:
+            yield out
+
+
+def _store(
+    archive: Archive, s: ScanSummary, result: ScanResult, rows: list[tuple[int, str, str]]
+) -> None:
+    seq_of = {mid: seq for seq, mid, _ in rows}
+    archive.conn.executemany(
+        "INSERT INTO findings (seq, detector, version, entity, span_start, span_end, score, "
+        "value_fp, explanation, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (seq_of[f.message_id], f.detector, f.version, f.entity, f.start, f.end, f.score,
+             bytes.fromhex(f.value_fp), _EXPL.encode(f.explanation).decode(), s.run_id)
+            for f in result.findings
+        ],
+    )  # fmt: skip
+    s.findings += len(result.findings)
+    for f in result.findings:
+        s.by_entity[f.entity] = s.by_entity.get(f.entity, 0) + 1
+    for fault in result.faults:
+        if all(x.detector != fault.detector for x in s.faults):
+            s.faults.append(fault)
+
+
+def stored_findings(archive: Archive, seq: int | None = None) -> list[Finding]:
+    """Findings from the archive (all, or one message's), as :class:`Finding`."""
+    q = (
+        "SELECT f.detector, f.version, f.entity, f.span_start, f.span_end, f.score, f.value_fp, "
+        "f.explanation, m.source, m.source_msg_id FROM findings f JOIN messages m ON m.seq = f.seq"
+    )
+    args: tuple[int, ...] = ()
+    if seq is not None:
+        q += " WHERE f.seq = ?"
+        args = (seq,)
+    out = []
+    for det, ver, ent, a, b, score, fp, expl, source, msgid in archive.conn.execute(
+        q + " ORDER BY f.seq, f.span_start", args
+    ):
+        out.append(
+            Finding(
+                message_id=message_id(source, msgid), detector=det, version=ver, entity=ent,
+                start=a, end=b, score=score, value_fp=bytes(fp).hex(),
+                explanation=msgspec.json.decode(expl, type=Explanation),
+            )
+        )  # fmt: skip
+    return out
