@@ -464,11 +464,11 @@ def demo(
 
 def _demo_scan(d: Path) -> dict[str, Any]:
     """Install the demo company's lexicons and scan what was loaded."""
-    from .demo.lexicons import write_demo_lexicons
+    from .demo.lexicons import write_demo_settings
     from .detect.registry import DetectorRegistry
     from .detect.scan import archive_config, scan_archive
 
-    write_demo_lexicons(d / "lexicons")
+    write_demo_settings(d)
     with Archive.open(d, write=True) as a:
         summary = scan_archive(a, DetectorRegistry.load(archive_config(a)))
     by_entity = dict(sorted(summary.by_entity.items(), key=lambda kv: -kv[1]))

@@ -33,7 +33,13 @@ from .cli import (
 from .detect.api import DetectConfig, DetectorError, Finding
 from .detect.engine import Engine, ScanResult
 from .detect.registry import DetectorRegistry
-from .detect.scan import archive_config, archive_fingerprint, pending_messages, scan_archive
+from .detect.scan import (
+    archive_config,
+    archive_fingerprint,
+    data_dir_config,
+    pending_messages,
+    scan_archive,
+)
 
 CST = dt.timezone(dt.timedelta(hours=8))
 MAX_INPUT_LINE = 16 << 20
@@ -64,8 +70,7 @@ def _detect_errors() -> Iterator[None]:
 def _config(data: Path | None, lexicons: list[Path] | None) -> tuple[DetectConfig, Path | None]:
     d = resolve_data_dir(data)
     if (d / "archive.db").exists():
-        with Archive.open(d) as a:
-            return archive_config(a, lexicons or []), d
+        return data_dir_config(d, lexicons or []), d
     return DetectConfig(lexicon_paths=list(lexicons or [])), None
 
 

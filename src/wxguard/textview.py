@@ -64,8 +64,9 @@ def _text_parts(p: Payload) -> list[str]:
             return [p.title, p.description, p.url]
         case Weapp():
             return [p.displayname, p.title, p.description, p.username]
-        case RedPacket():
-            return [p.wish]
+        case RedPacket():  # the amount is in the view so money detectors see it
+            amount = f"红包 ¥{p.total_amount_fen / 100:.2f}" if p.total_amount_fen else ""
+            return [p.wish, amount]
         case Location():
             return [p.title, p.address]
         case Card():

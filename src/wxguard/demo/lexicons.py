@@ -16,6 +16,14 @@ def _toml_list(items: list[str]) -> str:
     return "[" + ", ".join(json.dumps(x, ensure_ascii=False) for x in items) + "]"
 
 
+def write_demo_settings(data_dir: Path) -> None:
+    """The demo company's lexicons and its own domain (links to it are never suspicious)."""
+    write_demo_lexicons(data_dir / "lexicons")
+    (data_dir / "detect.toml").write_text(
+        f"own_domains = [{json.dumps(C.CORP_DOMAIN)}]\n", encoding="utf-8"
+    )
+
+
 def write_demo_lexicons(folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     files = {

@@ -3,7 +3,10 @@
 Used by ``benchmarks/quality.py`` (the figures in ``docs/detectors.md``) and by the
 tests, so the numbers printed and the numbers guarded are computed the same way.
 A finding matches a truth item when it is in the same message, has one of the
-entity types the item maps to, and its span overlaps the item's span.
+entity types the item maps to, and its span overlaps the item's span. A finding no
+item claims is a false positive in a clean message; in a planted message it is a
+*co-detection* (the demo truth names each plant's primary items, and a plant's text
+often carries a second cue — a phishing link's "立即点击验证"), counted apart.
 """
 
 from __future__ import annotations
@@ -37,7 +40,15 @@ DEMO_ENTITY_MAP: dict[str, tuple[str, ...]] = {
     "IP_VIOLATION": ("IP_VIOLATION",),
     "OFFENSIVE": ("PROFANITY", "DISCRIMINATION"),
     "COMPETITOR_INTEL": ("COMPETITOR_NAME",),
+    "OFF_CHANNEL_PAYMENT": ("OFF_CHANNEL_PAYMENT",),
+    "UNAUTHORISED_COMMITMENT": ("UNAUTHORISED_COMMITMENT",),
+    "LOOKALIKE_URL": ("LOOKALIKE_URL",),
+    "CREDENTIAL_REQUEST": ("CREDENTIAL_REQUEST",),
+    "IMPERSONATION": ("ROLE_CLAIM",),
+    "URGENT_PAYMENT_REQUEST": ("URGENT_PAYMENT_REQUEST",),
 }
+# Not judged here: RED_PACKET_TO_EXTERNAL, UNAPPROVED_EXTERNAL_GROUP, UNVETTED_MINIPROGRAM and
+# UNVETTED_BOT are facts about the conversation and the sender, decided by policies.
 STRUCTURED_PII = ("CN_RESIDENT_ID", "CN_MOBILE", "BANK_CARD", "CN_USCC", "CN_PASSPORT")
 SECRETS = ("AWS_ACCESS_KEY", "GITHUB_TOKEN", "OPENAI_KEY", "PASSWORD", "WECOM_SECRET",
            "PRIVATE_KEY")  # fmt: skip
@@ -74,6 +85,7 @@ class DemoQuality:
     messages: int = 0
     clean_messages: int = 0
     clean_flagged: int = 0  # clean messages with any pii.* or secret.* finding
+    co_detections: dict[str, int] = field(default_factory=dict)
 
     def group(self, entities: Sequence[str]) -> Score:
         total = Score()
@@ -142,5 +154,8 @@ def evaluate_demo(engine: Engine, messages: Path, truth: Path, batch: int = 2000
             owner = next((e for e, v in DEMO_ENTITY_MAP.items() if f.entity in v), f.entity)
             if any(f.entity in DEMO_ENTITY_MAP[str(t["entity"])] for t in truths):
                 continue  # a second finding for an item already found (e.g. two lexicon terms)
-            q.per_entity.setdefault(owner, Score()).fp += 1
+            if truths:
+                q.co_detections[owner] = q.co_detections.get(owner, 0) + 1
+            else:
+                q.per_entity.setdefault(owner, Score()).fp += 1
     return q

@@ -11,7 +11,9 @@ stores a finding twice.
 from __future__ import annotations
 
 import json
+import re
 import time
+import tomllib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +25,7 @@ from ..model import Message, message_id
 from ..proofcheck import split_plaintext
 from ..seal import open_body
 from ..textview import text_view
-from .api import DetectConfig, Detector, Explanation, Finding
+from .api import DetectConfig, Detector, DetectorError, Explanation, Finding
 from .engine import DetectorFault, Engine, ScanResult
 from .registry import DetectorRegistry, LoadProblem
 
@@ -34,10 +36,36 @@ _EXPL = msgspec.json.Encoder()
 Progress = Callable[[int], None]
 
 
+DETECT_CONFIG = "detect.toml"
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9\-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
 def archive_config(archive: Archive, extra_lexicons: Sequence[Path] = ()) -> DetectConfig:
-    """Detector settings for an archive: its ``lexicons/`` folder plus any given."""
-    paths = [archive.data_dir / "lexicons"] if (archive.data_dir / "lexicons").is_dir() else []
-    return DetectConfig(lexicon_paths=[*paths, *extra_lexicons])
+    """Detector settings for an archive: its ``lexicons/`` folder, ``detect.toml``, and any
+    extra lexicons given."""
+    return data_dir_config(archive.data_dir, extra_lexicons)
+
+
+def data_dir_config(data_dir: Path, extra_lexicons: Sequence[Path] = ()) -> DetectConfig:
+    paths = [data_dir / "lexicons"] if (data_dir / "lexicons").is_dir() else []
+    cfg = DetectConfig(lexicon_paths=[*paths, *extra_lexicons])
+    path = data_dir / DETECT_CONFIG
+    if not path.exists():
+        return cfg
+    try:
+        doc = tomllib.loads(path.read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise DetectorError(f"{path}: cannot read detection settings: {e}") from None
+    unknown = sorted(set(doc) - {"own_domains"})
+    if unknown:
+        raise DetectorError(f"{path}: unknown key(s) {', '.join(unknown)}")
+    own = doc.get("own_domains", [])
+    if not isinstance(own, list) or not all(isinstance(d, str) and _DOMAIN.match(d) for d in own):
+        raise DetectorError(
+            f"{path}: key 'own_domains' must be a list of domains like [\"example.com\"]"
+        )
+    cfg.own_domains = list(own)
+    return cfg
 
 
 def archive_fingerprint(archive: Archive) -> Callable[[str], str]:

@@ -1,0 +1,202 @@
+"""Suspicious links, judged offline: look-alikes of the company's and of common brands'
+domains, punycode, raw-IP hosts and link shorteners.
+
+The registrable domain comes from the Public Suffix List shipped in the
+``publicsuffixlist`` package (no network). The company's own domains come from the
+archive's ``detect.toml`` (``own_domains``); links to them are never flagged.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable, Sequence
+from functools import cache
+
+from publicsuffixlist import PublicSuffixList
+
+from .api import Anchor, DetectConfig, Detector, Explanation, Hit, ScanBatch
+from .textnorm import map_chars
+
+_STOP = "\\s<>\"'，。！？、）)】」』；;"
+_URL_RX = re.compile(
+    rf"(?:https?://|www\.)[^{_STOP}]+"
+    rf"|(?<![\w@.\-])(?:[a-z0-9](?:[a-z0-9\-]{{0,61}}[a-z0-9])?\.)+(?:[a-z]{{2,24}}|xn--[a-z0-9\-]+)"
+    rf"(?::\d{{2,5}})?/[^{_STOP}]*",
+    re.IGNORECASE,
+)
+_HOST_RX = re.compile(r"^(?:https?://)?(?:[^@/?#]*@)?(\[[0-9a-f:.]+\]|[^:/?#]+)", re.IGNORECASE)
+
+# Official registrable domains of brands phishers imitate (Chinese and international).
+BRANDS: dict[str, tuple[str, ...]] = {
+    "alipay": ("alipay.com", "alipay.cn"),
+    "taobao": ("taobao.com",),
+    "tmall": ("tmall.com",),
+    "weixin": ("qq.com", "weixin.com"),
+    "wechat": ("wechat.com", "qq.com"),
+    "tencent": ("tencent.com", "qq.com"),
+    "icbc": ("icbc.com.cn",),
+    "ccb": ("ccb.com",),
+    "abchina": ("abchina.com",),
+    "boc": ("boc.cn",),
+    "cmbchina": ("cmbchina.com",),
+    "bankcomm": ("bankcomm.com",),
+    "12306": ("12306.cn",),
+    "chinatax": ("chinatax.gov.cn",),
+    "baidu": ("baidu.com",),
+    "jd": ("jd.com",),
+    "douyin": ("douyin.com",),
+    "meituan": ("meituan.com",),
+    "pinduoduo": ("pinduoduo.com", "yangkeduo.com"),
+    "apple": ("apple.com",),
+    "icloud": ("icloud.com",),
+    "paypal": ("paypal.com",),
+    "microsoft": ("microsoft.com", "live.com", "office.com", "microsoftonline.com"),
+    "office365": ("office.com", "microsoft.com"),
+    "outlook": ("outlook.com", "live.com"),
+    "google": ("google.com",),
+    "gmail": ("google.com", "gmail.com"),
+    "amazon": ("amazon.com",),
+    "facebook": ("facebook.com",),
+    "netflix": ("netflix.com",),
+    "dhl": ("dhl.com",),
+    "fedex": ("fedex.com",),
+    "sfexpress": ("sf-express.com",),
+}
+SHORTENERS = frozenset(
+    ("t.cn", "dwz.cn", "url.cn", "suo.im", "m6z.cn", "bit.ly", "tinyurl.com", "goo.gl", "is.gd",
+     "t.co", "ow.ly", "buff.ly", "rebrand.ly", "cutt.ly", "s.id", "rb.gy", "shorturl.at")
+)  # fmt: skip
+_CONFUSABLE = str.maketrans({"0": "o", "1": "l", "i": "l", "|": "l", "5": "s", "3": "e", "_": "-"})
+_LURE_PATH = ("login", "signin", "verify", "auth", "account", "password", "passwd", "secure",
+              "update", "wallet", "unlock")  # fmt: skip
+
+
+@cache
+def _psl() -> PublicSuffixList:
+    return PublicSuffixList()
+
+
+def skeleton(label: str) -> str:
+    """A label with look-alike characters folded (``paypa1`` and ``paypal`` agree)."""
+    return label.lower().translate(_CONFUSABLE).replace("rn", "m").replace("vv", "w")
+
+
+def _within_one_edit(a: str, b: str) -> bool:
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) > len(b):
+        a, b = b, a
+    i = j = edits = 0
+    while i < len(a) and j < len(b):
+        if a[i] != b[j]:
+            edits += 1
+            if edits > 1:
+                return False
+            if len(a) == len(b):
+                i += 1
+            j += 1
+        else:
+            i += 1
+            j += 1
+    return edits + (len(b) - j) <= 1
+
+
+def _label(domain: str) -> str:
+    """The distinctive label of a registrable domain: ``yunshan-tech`` of ``yunshan-tech.com``."""
+    return domain.split(".", 1)[0]
+
+
+class SuspiciousUrl(Detector):
+    id = "url.suspicious"
+    version = "1"
+    entities = ("LOOKALIKE_URL", "SUSPICIOUS_URL")
+    languages = ("zh", "en")
+    description = (
+        "Links imitating the company's or a brand's domain (embedded names, look-alike "
+        "characters, one edit away, punycode), raw-IP hosts and link shorteners"
+    )
+
+    def __init__(self, config: DetectConfig) -> None:
+        super().__init__(config)
+        self.own = tuple(d.lower().strip(".") for d in config.own_domains)
+        self.targets: dict[str, tuple[str, ...]] = {_label(d): (d,) for d in self.own}
+        for brand, domains in BRANDS.items():
+            self.targets.setdefault(brand, domains)
+
+    def anchors(self) -> Sequence[Anchor]:
+        bare = "[a-z0-9]\\.(?:[a-z]{2,24}|xn--[a-z0-9-]+)(?::\\d{2,5})?/"
+        return [Anchor("https?://|www\\.", caseless=True), Anchor(bare, caseless=True)]
+
+    def scan(self, batch: ScanBatch) -> Iterable[Hit]:
+        for i in batch.candidates:
+            for m in _URL_RX.finditer(batch.texts[i]):
+                url = m.group().rstrip(".,:;!?")
+                verdict = self.judge(url)
+                if verdict is not None:
+                    entity, score, why = verdict
+                    expl = Explanation(pattern="url", validator=why, base_score=score)
+                    yield Hit(i, m.start(), m.start() + len(url), entity, score, url.lower(), expl)
+
+    def judge(self, url: str) -> tuple[str, float, str] | None:
+        """(entity, score, reason) for a suspicious URL; None for an ordinary one."""
+        hm = _HOST_RX.match(url)
+        if hm is None:
+            return None
+        host = hm.group(1).strip("[]").lower().rstrip(".")
+        try:
+            ipaddress.ip_address(host)
+            return "SUSPICIOUS_URL", 0.7, f"raw IP address host {host}"
+        except ValueError:
+            pass
+        try:
+            shown = host.encode("ascii").decode("idna") if "xn--" in host else host
+        except UnicodeError:
+            return "SUSPICIOUS_URL", 0.7, "malformed punycode host"
+        registrable = _psl().privatesuffix(host) or host
+        if any(registrable == d or registrable.endswith("." + d) for d in self.own):
+            return None
+        if host in SHORTENERS or registrable in SHORTENERS:
+            return "SUSPICIOUS_URL", 0.6, f"link shortener {registrable} hides the destination"
+        path = url[hm.end() :].lower()
+        lure = [w for w in _LURE_PATH if w in path]
+        tail = f"; path asks to {lure[0]}" if lure else ""
+        for name, official in self.targets.items():
+            if registrable in official:
+                return None
+            hit = self._imitates(name, host, registrable, shown)
+            if hit:
+                return (
+                    "LOOKALIKE_URL",
+                    0.9 if lure or name in self._own_labels else 0.8,
+                    (f"{hit} {official[0]} but is registered under {registrable}{tail}"),
+                )
+        if shown != host:
+            return "SUSPICIOUS_URL", 0.6, f"internationalised (punycode) domain shown as {shown}"
+        return None
+
+    @property
+    def _own_labels(self) -> set[str]:
+        return {_label(d) for d in self.own}
+
+    @staticmethod
+    def _imitates(name: str, host: str, registrable: str, shown: str) -> str:
+        labels = [x for x in re.split(r"[.\-]", host) if x]
+        reg_label = _label(registrable)
+        whole = host.replace(".", "-")
+        if (len(name) >= 4 and name in whole) or name in labels:
+            return "names"
+        if len(name) >= 5 and skeleton(reg_label) == skeleton(name):
+            return "imitates the characters of"
+        if len(name) >= 6 and _within_one_edit(reg_label, name):
+            return "is one letter away from"
+        if (
+            shown != host
+            and len(name) >= 4
+            and skeleton(map_chars(_label(shown))) == skeleton(name)
+        ):
+            return "uses look-alike Unicode letters for"
+        return ""
+
+
+BUILTIN = (SuspiciousUrl,)

@@ -1,0 +1,94 @@
+"""Money amounts (Chinese numerals, units) and suspicious links (offline rules)."""
+
+from __future__ import annotations
+
+import pytest
+
+from wxguard.detect.api import DetectConfig
+from wxguard.detect.engine import Engine
+from wxguard.detect.money import MoneyAmount, chinese_number, to_fen
+from wxguard.detect.url import SuspiciousUrl, skeleton
+
+OWN = DetectConfig(own_domains=["yunshan-tech.com"], builtin_lexicons=False)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("三万五千", 35000), ("十二", 12), ("一千零五", 1005), ("两亿三千万", 230_000_000),
+     ("壹仟贰佰", 1200), ("四十八万", 480_000), ("万", None), ("三x", None)],
+)  # fmt: skip
+def test_chinese_numbers(text: str, value: int | None) -> None:
+    assert chinese_number(text) == value
+
+
+def test_to_fen() -> None:
+    assert to_fen("1.2", "万") == 1_200_000
+    assert to_fen("48,000", "") == 4_800_000
+    assert to_fen("5", "k") == 500_000
+    assert to_fen("0.001", "") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "match", "value"),
+    [
+        ("报价三万五千元", "三万五千元", "CNY:3500000"),
+        ("预算1.2万，尽快", "1.2万", "CNY:1200000"),
+        ("转账¥48,000", "¥48,000", "CNY:4800000"),
+        ("马上给这个账户转48万，合同稍后补", "48万", "CNY:48000000"),
+        ("这单我私下给你便宜两万", "两万", "CNY:2000000"),
+        ("合作愉快\n红包 ¥888.00", "¥888.00", "CNY:88800"),
+        ("price $1,200 per unit", "$1,200", "USD:120000"),
+        ("合同额 120万元", "120万元", "CNY:120000000"),
+    ],
+)
+def test_money_found_and_normalised(text: str, match: str, value: str) -> None:
+    e = Engine([MoneyAmount(OWN)], lambda v: v)
+    got = [(text[f.start : f.end], f.value_fp) for f in e.scan([("m", text)]).findings]
+    assert got == [(match, value)]
+
+
+@pytest.mark.parametrize(
+    "text", ["一共3万人参加", "我们有三万五千个客户", "第2026号文件", "两万人"]
+)
+def test_counts_are_not_money(text: str) -> None:
+    assert Engine([MoneyAmount(OWN)], lambda v: v).scan([("m", text)]).findings == []
+
+
+@pytest.mark.parametrize(
+    ("url", "entity"),
+    [
+        ("https://yunshan-tech.com.login-verify.cn/auth?u=abc", "LOOKALIKE_URL"),
+        ("https://yunshan-tcch.com/x", "LOOKALIKE_URL"),
+        ("https://paypa1.com/login", "LOOKALIKE_URL"),
+        ("https://alipay-secure.top/verify", "LOOKALIKE_URL"),
+        ("http://10.2.3.4/a", "SUSPICIOUS_URL"),
+        ("https://t.cn/A6xYz", "SUSPICIOUS_URL"),
+        ("https://xn--80ak6aa92e.com/", "SUSPICIOUS_URL"),
+    ],
+)
+def test_suspicious_urls(url: str, entity: str) -> None:
+    e = Engine([SuspiciousUrl(OWN)], lambda v: v)
+    text = f"请点击 {url} 完成验证"
+    (f,) = e.scan([("m", text)]).findings
+    assert (f.entity, text[f.start : f.end]) == (entity, url)
+    assert f.explanation.validator  # the reason is explained
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://www.yunshan-tech.com/news/v3-2",  # the company's own domain
+        "https://docs.yunshan-tech.com/a",
+        "https://alipay.com/x",
+        "https://mail.qq.com/login",
+        "https://github.com/org/repo",
+        "https://www.example.co.uk/path",
+    ],
+)
+def test_ordinary_urls_are_not_flagged(url: str) -> None:
+    assert Engine([SuspiciousUrl(OWN)], lambda v: v).scan([("m", f"看 {url} 吧")]).findings == []
+
+
+def test_skeleton_folds_lookalike_characters() -> None:
+    assert skeleton("paypa1") == skeleton("paypal")
+    assert skeleton("rnicrosoft") == skeleton("microsoft")
