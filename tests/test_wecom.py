@@ -102,7 +102,7 @@ CASES: list[tuple[str, str, type, dict[str, Any], str]] = [
     ("redpacket", '{"msgid":"333590477316965370_1603877439","action":"send","from":"kens","tolist":'
      '["1000000444696"],"roomid":"","msgtime":1603877439038,"msgtype":"redpacket","redpacket":'
      '{"type":1,"wish":"恭喜发财，大吉大利","totalcnt":1,"totalamount":3000}}',
-     M.RedPacket, {"total_amount_fen": 3000, "packet_type": 1, "total_count": 1}, "恭喜发财，大吉大利"),
+     M.RedPacket, {"total_amount_fen": 3000, "packet_type": 1, "total_count": 1}, "恭喜发财，大吉大利\n红包 ¥30.00"),
     ("meeting", '{"msgid":"5935786683775673543_1603877328","action":"send","from":"ken","tolist":'
      '["icef","test"],"roomid":"wr2vOpDgAAN4zVWKbS","msgtime":1603877328914,"msgtype":"meeting",'
      '"meeting":{"topic":"夕会","starttime":1603877400,"endtime":1603881000,"address":"","remarks":"",'
@@ -155,7 +155,7 @@ CASES: list[tuple[str, str, type, dict[str, Any], str]] = [
      '"woJ7ijBwAAmqwojT8r_DaNMbr_NAvaag","tolist":["woJ7ijBwAA6SjS_sIyPLZtyEPJlT7Cfw","tiny-six768"],'
      '"roomid":"wrJ7ijBwAAG1vly_DzVI72Ghc-PtA5Dw","msgtime":1603786183955,"msgtype":"external_redpacket",'
      '"redpacket":{"type":1,"wish":"恭喜发财，大吉大利","totalcnt":2,"totalamount":20}}',
-     M.ExternalRedPacket, {"total_amount_fen": 20, "total_count": 2}, "恭喜发财，大吉大利"),
+     M.ExternalRedPacket, {"total_amount_fen": 20, "total_count": 2}, "恭喜发财，大吉大利\n红包 ¥0.20"),
     ("sphfeed", '{"msgid":"5702551662099334532_1619511584_external","action":"send","from":"yangzhu1",'
      '"tolist":["wmJSb5CgAA4aWXWndJspQGpJMDbsMwMA"],"roomid":"","msgtime":1619511584444,"msgtype":"sphfeed",'
      '"sphfeed":{"feed_type":4,"sph_name":"云游天地旅行家","feed_desc":"瑞士丨盖尔默缆车"}}',

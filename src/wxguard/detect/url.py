@@ -1,5 +1,6 @@
 """Suspicious links, judged offline: look-alikes of the company's and of common brands'
-domains, punycode, raw-IP hosts and link shorteners.
+domains, punycode, raw-IP hosts and link shorteners; then, for a link no rule
+decided, the shipped ``phishing-url`` classifier (card in ``detect/models/``).
 
 The registrable domain comes from the Public Suffix List shipped in the
 ``publicsuffixlist`` package (no network). The company's own domains come from the
@@ -16,6 +17,7 @@ from functools import cache
 from publicsuffixlist import PublicSuffixList
 
 from .api import Anchor, DetectConfig, Detector, Explanation, Hit, ScanBatch
+from .linear import shipped_model
 from .textnorm import map_chars
 
 _STOP = "\\s<>\"'，。！？、）)】」』；;"
@@ -72,6 +74,9 @@ _LURE_PATH = ("login", "signin", "verify", "auth", "account", "password", "passw
               "update", "wallet", "unlock")  # fmt: skip
 
 
+SAFE = ("", 0.0, "the company's own or a brand's official domain")
+
+
 @cache
 def _psl() -> PublicSuffixList:
     return PublicSuffixList()
@@ -109,12 +114,13 @@ def _label(domain: str) -> str:
 
 class SuspiciousUrl(Detector):
     id = "url.suspicious"
-    version = "1"
+    version = "2"
     entities = ("LOOKALIKE_URL", "SUSPICIOUS_URL")
     languages = ("zh", "en")
     description = (
         "Links imitating the company's or a brand's domain (embedded names, look-alike "
-        "characters, one edit away, punycode), raw-IP hosts and link shorteners"
+        "characters, one edit away, punycode), raw-IP hosts, link shorteners; otherwise a "
+        "char n-gram URL classifier (PhishTank vs ISCX benign)"
     )
 
     def __init__(self, config: DetectConfig) -> None:
@@ -123,6 +129,8 @@ class SuspiciousUrl(Detector):
         self.targets: dict[str, tuple[str, ...]] = {_label(d): (d,) for d in self.own}
         for brand, domains in BRANDS.items():
             self.targets.setdefault(brand, domains)
+        self.model = shipped_model("phishing-url")
+        self._seen: dict[str, tuple[str, float, str] | None] = {}  # links repeat a lot in chat
 
     def anchors(self) -> Sequence[Anchor]:
         bare = "[a-z0-9]\\.(?:[a-z]{2,24}|xn--[a-z0-9-]+)(?::\\d{2,5})?/"
@@ -140,6 +148,27 @@ class SuspiciousUrl(Detector):
 
     def judge(self, url: str) -> tuple[str, float, str] | None:
         """(entity, score, reason) for a suspicious URL; None for an ordinary one."""
+        if url in self._seen:
+            return self._seen[url]
+        verdict = self._judge(url)
+        if len(self._seen) >= 100_000:
+            self._seen.clear()
+        self._seen[url] = verdict
+        return verdict
+
+    def _judge(self, url: str) -> tuple[str, float, str] | None:
+        verdict = self._rules(url)
+        if verdict is SAFE:
+            return None
+        if verdict is not None:
+            return verdict
+        p, grams = self.model.score(url)
+        if p < self.model.card.threshold:
+            return None
+        why = f"phishing-url model p={p:.3f}; n-grams {', '.join(repr(g) for g in grams)}"
+        return "SUSPICIOUS_URL", round(min(p, 0.95) * 0.9, 3), why
+
+    def _rules(self, url: str) -> tuple[str, float, str] | None:
         hm = _HOST_RX.match(url)
         if hm is None:
             return None
@@ -155,7 +184,7 @@ class SuspiciousUrl(Detector):
             return "SUSPICIOUS_URL", 0.7, "malformed punycode host"
         registrable = _psl().privatesuffix(host) or host
         if any(registrable == d or registrable.endswith("." + d) for d in self.own):
-            return None
+            return SAFE
         if host in SHORTENERS or registrable in SHORTENERS:
             return "SUSPICIOUS_URL", 0.6, f"link shortener {registrable} hides the destination"
         path = url[hm.end() :].lower()
@@ -163,7 +192,7 @@ class SuspiciousUrl(Detector):
         tail = f"; path asks to {lure[0]}" if lure else ""
         for name, official in self.targets.items():
             if registrable in official:
-                return None
+                return SAFE
             hit = self._imitates(name, host, registrable, shown)
             if hit:
                 return (

@@ -1,0 +1,81 @@
+"""Offensive, harassing or discriminatory messages: shipped classifiers (zh and en).
+
+The Chinese model is trained on COLD, the English one on Davidson et al. (cards in
+``detect/models/``). A message with Chinese characters is scored by the Chinese
+model, one with Latin words by the English model, a mixed one by both (the higher
+wins). The finding spans the message and explains itself with the model, its
+probability and the vocabulary n-grams that raised it; the lexicon detector adds
+the term-level evidence (``PROFANITY``, ``DISCRIMINATION``) beside it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from .api import DetectConfig, Detector, Explanation, Hit, ScanBatch
+from .linear import LinearModel, shipped_model
+
+_CJK = re.compile("[\u4e00-\u9fff]")
+_LATIN_WORD = re.compile("[A-Za-z]{2,}")
+# Statements *against* bias use the same words as bias; COLD labels them safe, but
+# character n-grams cannot tell. These cues halve the score (listed in the explanation).
+ANTI_BIAS = ("反对", "不认为", "反歧视", "不应该歧视", "不能歧视", "拒绝歧视", "平等", "一视同仁",
+             "尊重", "oppose", "against racism", "against sexism", "equality")  # fmt: skip
+
+
+class Offensive(Detector):
+    id = "classify.offensive"
+    version = "1"
+    entities = ("OFFENSIVE",)
+    languages = ("zh", "en")
+    cost = "expensive"
+    description = (
+        "Offensive / harassing / discriminatory messages: char n-gram classifiers shipped in "
+        "the package (zh: COLD, en: Davidson), with the n-grams that raised the score"
+    )
+
+    def __init__(self, config: DetectConfig) -> None:
+        super().__init__(config)
+        self.zh: LinearModel = shipped_model("offensive-zh")
+        self.en: LinearModel = shipped_model("offensive-en")
+
+    def scan(self, batch: ScanBatch) -> Iterable[Hit]:
+        for i in batch.candidates:
+            text = batch.texts[i]
+            stripped = text.strip()
+            if len(stripped) < 2:
+                continue
+            best: tuple[float, list[str], LinearModel] | None = None
+            cjk = len(_CJK.findall(text))
+            latin = sum(len(w) for w in _LATIN_WORD.findall(text))
+            models = []
+            if cjk:
+                models.append(self.zh)
+            if latin >= 8 and latin >= cjk:  # English text, not a file name in a Chinese line
+                models.append(self.en)
+            for model in models:
+                p, grams = model.score(text)
+                if best is None or p > best[0]:
+                    best = (p, grams, model)
+            if best is None:
+                continue
+            p, grams, model = best
+            low = batch.lower(i)
+            cues = [w for w in ANTI_BIAS if w in low]
+            score = p / 2 if cues else p
+            if score < model.card.threshold:
+                continue
+            start = text.index(stripped[0])
+            expl = Explanation(
+                pattern=f"model:{model.card.name} v{model.card.version}",
+                validator=f"p={p:.3f} (threshold {model.card.threshold})",
+                context=grams,
+                suppressions=[f"anti-bias cue {c}: present" for c in cues]
+                or ["anti-bias cues: none"],
+                base_score=round(p, 3),
+            )
+            yield Hit(i, start, start + len(stripped), "OFFENSIVE", round(score, 3), stripped, expl)
+
+
+BUILTIN = (Offensive,)

@@ -1,0 +1,135 @@
+"""Small shipped text classifiers: logistic regression over character n-grams.
+
+A model is one JSON file (``detect/models/*.json``): its card (data, licence,
+split, metrics, threshold) and a sparse weight per n-gram. Inference is plain
+Python — a dictionary lookup per n-gram — so nothing is downloaded and nothing
+heavy is imported; a message of 30 characters costs a few microseconds. The
+n-grams that pushed a score up are returned so a reviewer sees *why*.
+
+Models are trained by ``scripts/train_models.py`` (scikit-learn, at development
+time only) on ``../shared/datasets/`` under each file's licence.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from .api import DetectorError
+
+FORMAT = "wxguard-linear-v1"
+_SPACES = re.compile(r"\s+")
+MAX_CHARS = 2000  # classify the first 2,000 characters of a message
+
+
+class ModelCard(msgspec.Struct, kw_only=True):
+    name: str
+    version: str
+    task: str
+    trained_on: str
+    licence: str
+    split: str
+    metrics: dict[str, float]
+    threshold: float
+    notes: str = ""
+
+
+class ModelFile(msgspec.Struct, kw_only=True):
+    format: str
+    card: ModelCard
+    ngram_min: int
+    ngram_max: int
+    lowercase: bool
+    strip_scheme: bool = False
+    bias: float
+    weights: dict[str, float]
+
+
+@dataclass
+class LinearModel:
+    card: ModelCard
+    ngram_min: int
+    ngram_max: int
+    lowercase: bool
+    strip_scheme: bool
+    bias: float
+    weights: dict[str, float] = field(repr=False)
+
+    def prepare(self, text: str) -> str:
+        t = _SPACES.sub(" ", text[:MAX_CHARS])
+        if self.lowercase:
+            t = t.lower()
+        if self.strip_scheme:
+            for p in ("https://", "http://"):
+                if t.startswith(p):
+                    t = t[len(p) :]
+                    break
+            t = t.removeprefix("www.")
+        return t
+
+    def features(self, text: str) -> set[str]:
+        """The n-grams of a text (a set: the model is trained on binary features)."""
+        return ngrams(self.prepare(text), self.ngram_min, self.ngram_max)
+
+    def score(self, text: str, top: int = 3) -> tuple[float, list[str]]:
+        """Probability of the positive class and the n-grams that raised it most."""
+        w = self.weights
+        total = self.bias
+        contrib: dict[str, float] = {}
+        for g in self.features(text):
+            x = w.get(g)
+            if x is not None:
+                total += x
+                if x > 0:
+                    contrib[g] = x
+        prob = 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, total))))
+        best = sorted(contrib, key=contrib.__getitem__, reverse=True)[:top]
+        return prob, best
+
+
+def held_out(text: str) -> bool:
+    """The stable 20% hold-out used to train and to measure the shipped models."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()[0] < 52
+
+
+def ngrams(text: str, nmin: int, nmax: int) -> set[str]:
+    return {text[i : i + n] for n in range(nmin, nmax + 1) for i in range(len(text) - n + 1)}
+
+
+def load_model(path: Path | str) -> LinearModel:
+    """Load a model file; errors name the file and what is wrong with it."""
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except OSError as e:
+        raise DetectorError(f"model file {p}: cannot read: {e.strerror}") from None
+    try:
+        mf = msgspec.json.decode(data, type=ModelFile)
+    except (msgspec.ValidationError, msgspec.DecodeError) as e:
+        raise DetectorError(f"model file {p}: not a {FORMAT} model: {e}") from None
+    if mf.format != FORMAT:
+        raise DetectorError(f"model file {p}: format {mf.format!r}, expected {FORMAT!r}")
+    if not 1 <= mf.ngram_min <= mf.ngram_max <= 8:
+        raise DetectorError(f"model file {p}: n-gram range {mf.ngram_min}-{mf.ngram_max}")
+    return LinearModel(
+        mf.card, mf.ngram_min, mf.ngram_max, mf.lowercase, mf.strip_scheme, mf.bias, mf.weights
+    )
+
+
+def shipped_model(name: str) -> LinearModel:
+    """A model shipped in the package (``detect/models/NAME.json``)."""
+    ref = resources.files("wxguard").joinpath(f"detect/models/{name}.json")
+    return load_model(Path(str(ref)))
+
+
+def dump_model(model: dict[str, Any]) -> bytes:
+    """Serialise a model dict (used by the training script), validating it first."""
+    mf = msgspec.convert(model, type=ModelFile)
+    return msgspec.json.format(msgspec.json.encode(mf), indent=0)

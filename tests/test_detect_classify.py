@@ -1,0 +1,98 @@
+"""Shipped classifiers: loading (and its errors), offensive content, phishing URLs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from wxguard.detect.api import DetectConfig, DetectorError
+from wxguard.detect.classify import Offensive
+from wxguard.detect.engine import Engine
+from wxguard.detect.linear import FORMAT, dump_model, load_model, shipped_model
+from wxguard.detect.url import SuspiciousUrl
+
+TINY = {
+    "format": FORMAT,
+    "card": {"name": "tiny", "version": "1", "task": "t", "trained_on": "hand-made",
+             "licence": "CC0", "split": "none", "metrics": {"f1": 1.0}, "threshold": 0.5},
+    "ngram_min": 1, "ngram_max": 2, "lowercase": True, "bias": -2.0,
+    "weights": {"bad": 3.0, "ba": 0.5, "good": -1.0},
+}  # fmt: skip
+
+
+def test_a_small_model_file_round_trips_and_scores(tmp_path: Path) -> None:
+    p = tmp_path / "tiny.json"
+    p.write_bytes(dump_model(TINY))
+    m = load_model(p)
+    prob, grams = m.score("So BAD")
+    assert prob == pytest.approx(1 / (1 + 2.718281828 ** -(-2.0 + 0.5)), rel=1e-3)  # "ba" only
+    assert grams == ["ba"]
+    assert m.score("xyz")[0] < 0.2
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "cannot read"),
+        (b"{not json", "not a wxguard-linear-v1 model"),
+        (json.dumps({**TINY, "format": "other"}).encode(), "format 'other'"),
+        (json.dumps({**TINY, "ngram_max": 0}).encode(), "n-gram range"),
+        (json.dumps({k: v for k, v in TINY.items() if k != "weights"}).encode(), "weights"),
+    ],
+)
+def test_bad_model_files_are_named(tmp_path: Path, content: bytes | None, message: str) -> None:
+    p = tmp_path / "m.json"
+    if content is not None:
+        p.write_bytes(content)
+    with pytest.raises(DetectorError) as e:
+        load_model(p)
+    assert str(p) in str(e.value) and message in str(e.value)
+
+
+def test_shipped_models_have_cards_with_measured_quality() -> None:
+    for name, floor in (("offensive-zh", 0.8), ("offensive-en", 0.8), ("phishing-url", 0.95)):
+        m = shipped_model(name)
+        assert m.card.name == name and m.card.licence and m.card.trained_on
+        assert m.card.metrics["f1"] >= floor
+        assert 1000 <= len(m.weights) <= 20_000
+
+
+@pytest.fixture(scope="module")
+def offensive() -> Engine:
+    return Engine([Offensive(DetectConfig())], lambda v: v)
+
+
+@pytest.mark.parametrize(
+    "text",
+    # ("女的就是干不了销售" scores 0.4 here; the discrimination lexicon is what catches it)
+    ["你是不是脑子进水了，这点事都办不好", "真是个废物，客户都被你搞丢了", "Shut up, you useless idiot."],
+)  # fmt: skip
+def test_offensive_messages(offensive: Engine, text: str) -> None:
+    (f,) = offensive.scan([("m", text)]).findings
+    assert f.entity == "OFFENSIVE" and (f.start, f.end) == (0, len(text))
+    assert f.explanation.pattern.startswith("model:offensive-")
+    assert f.explanation.context  # the n-grams that raised it
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "公司一贯反对性别歧视，招聘只看能力，从不认为女生不适合做销售",  # anti-bias statement
+        "明天上午十点开周会，记得带上本周的销售漏斗",
+        "合同草案_远航汽车配件.docx",
+        "Please update the CRM before Friday, thanks.",
+        "好",
+    ],
+)
+def test_ordinary_and_anti_bias_messages(offensive: Engine, text: str) -> None:
+    assert offensive.scan([("m", text)]).findings == []
+
+
+def test_url_model_flags_a_phishing_shaped_link_the_rules_miss() -> None:
+    det = SuspiciousUrl(DetectConfig(own_domains=["yunshan-tech.com"]))
+    url = "http://secure-update.account-verify-login.xyz/wp-admin/includes/webscr.php?cmd=login"
+    entity, score, why = det.judge(url) or ("", 0.0, "")
+    assert entity == "SUSPICIOUS_URL" and score >= 0.45 and why.startswith("phishing-url model")
+    assert det.judge("https://www.yunshan-tech.com/login") is None  # own domain: never
