@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import jsonschema
@@ -49,3 +51,12 @@ def test_every_command_is_documented() -> None:
     ops = (ROOT / "docs/operations.md").read_text("utf-8")
     missing = [c for c in _commands() if f"`wxguard {c}`" not in ops]
     assert not missing, f"undocumented commands: {missing}"
+
+
+def test_detector_tables_in_docs_are_current() -> None:
+    """docs/detectors.md lists every registered detector, lexicon and model card as they are."""
+    p = subprocess.run(
+        [sys.executable, str(ROOT / "scripts/gen_detectors_doc.py"), "--check"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr
