@@ -1,7 +1,7 @@
 """Regenerate the registry tables in docs/detectors.md (between the BEGIN/END markers).
 
-    python scripts/gen_detectors_doc.py          # rewrite the file
-    python scripts/gen_detectors_doc.py --check  # exit 1 if it is stale (the tests do this)
+python scripts/gen_detectors_doc.py          # rewrite the file
+python scripts/gen_detectors_doc.py --check  # exit 1 if it is stale (the tests do this)
 """
 
 from __future__ import annotations
