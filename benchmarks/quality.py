@@ -28,7 +28,7 @@ from wxguard.demo.generator import generate
 from wxguard.demo.lexicons import write_demo_lexicons
 from wxguard.detect.api import DetectConfig
 from wxguard.detect.engine import Engine
-from wxguard.detect.linear import held_out
+from wxguard.detect.linear import held_out, registrable_domain
 from wxguard.detect.quality import SECRETS, STRUCTURED_PII, Score, evaluate_demo
 from wxguard.detect.registry import DetectorRegistry
 
@@ -135,7 +135,8 @@ def dataset_section(root: Path) -> list[str]:
         bad = [r["url"] for r in _read_csv(phish)]
         good = [x.strip() for x in benign.read_text("utf-8").splitlines() if x.strip()]
         pairs = [(u, True) for u in bad] + [(u, False) for u in good]
-        pairs = [(u, y) for u, y in pairs if held_out(u)]  # the 20% never trained on
+        # the 20% of sites the model never saw
+        pairs = [(u, y) for u, y in pairs if held_out(registrable_domain(u))]
         measure("PhishTank + ISCX held-out 20%", "phishing URL", "url.suspicious",
                 _engine(["url.suspicious"]), [u for u, _ in pairs], [y for _, y in pairs],
                 {"LOOKALIKE_URL", "SUSPICIOUS_URL"})  # fmt: skip

@@ -12,7 +12,7 @@ keyed fingerprint. A finding never holds the value.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -78,6 +78,9 @@ class DetectConfig:
     lexicon_paths: list[Path] = field(default_factory=list)  # extra *.toml lexicons/dirs
     own_domains: list[str] = field(default_factory=list)  # the company's domains
     builtin_lexicons: bool = True
+    data_dir: Path | None = None  # the archive's folder (edm/, fingerprints/), if any
+    # HMAC with the archive's fingerprint key: how registered data is matched (None: no archive)
+    keyed_hash: Callable[[bytes], bytes] | None = None
 
 
 @dataclass(slots=True)
@@ -119,6 +122,11 @@ class Detector:
 
     def __init__(self, config: DetectConfig) -> None:
         self.config = config
+
+    @property
+    def active(self) -> bool:
+        """False when the detector has nothing to look for (e.g. no registered data)."""
+        return True
 
     def anchors(self) -> Sequence[Anchor]:
         """Candidate patterns; empty means the detector looks at every message."""

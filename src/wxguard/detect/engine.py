@@ -61,7 +61,7 @@ class Engine:
     def __init__(
         self, detectors: Sequence[Detector], fingerprint: Fingerprint, min_score: float = MIN_SCORE
     ) -> None:
-        self.detectors = list(detectors)
+        self.detectors = [d for d in detectors if d.active]
         self.fingerprint = fingerprint
         self.min_score = min_score
         self._anchors: list[_Anchor] = []

@@ -41,14 +41,25 @@ _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9\-]{0,61}[a-z0-9])?\.)+[a-
 
 
 def archive_config(archive: Archive, extra_lexicons: Sequence[Path] = ()) -> DetectConfig:
-    """Detector settings for an archive: its ``lexicons/`` folder, ``detect.toml``, and any
-    extra lexicons given."""
-    return data_dir_config(archive.data_dir, extra_lexicons)
+    """Detector settings for an archive: its ``lexicons/`` folder, ``detect.toml``, any
+    extra lexicons given, and its keyed hash for registered data (``edm/``)."""
+    cfg = data_dir_config(archive.data_dir, extra_lexicons)
+    cfg.keyed_hash = edm_hash(archive)
+    return cfg
+
+
+def edm_hash(archive: Archive) -> Callable[[bytes], bytes]:
+    fp = archive.keys.fingerprints
+
+    def keyed(data: bytes) -> bytes:
+        return fp.of_bytes(data, b"edm")
+
+    return keyed
 
 
 def data_dir_config(data_dir: Path, extra_lexicons: Sequence[Path] = ()) -> DetectConfig:
     paths = [data_dir / "lexicons"] if (data_dir / "lexicons").is_dir() else []
-    cfg = DetectConfig(lexicon_paths=[*paths, *extra_lexicons])
+    cfg = DetectConfig(lexicon_paths=[*paths, *extra_lexicons], data_dir=data_dir)
     path = data_dir / DETECT_CONFIG
     if not path.exists():
         return cfg

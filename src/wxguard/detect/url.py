@@ -12,12 +12,9 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable, Sequence
-from functools import cache
-
-from publicsuffixlist import PublicSuffixList
 
 from .api import Anchor, DetectConfig, Detector, Explanation, Hit, ScanBatch
-from .linear import shipped_model
+from .linear import registrable_domain, shipped_model
 from .textnorm import map_chars
 
 _STOP = "\\s<>\"'，。！？、）)】」』；;"
@@ -70,16 +67,11 @@ SHORTENERS = frozenset(
      "t.co", "ow.ly", "buff.ly", "rebrand.ly", "cutt.ly", "s.id", "rb.gy", "shorturl.at")
 )  # fmt: skip
 _CONFUSABLE = str.maketrans({"0": "o", "1": "l", "i": "l", "|": "l", "5": "s", "3": "e", "_": "-"})
-_LURE_PATH = ("login", "signin", "verify", "auth", "account", "password", "passwd", "secure",
-              "update", "wallet", "unlock")  # fmt: skip
+_LURE_PATH = ("login", "signin", "logon", "verify", "auth", "account", "password", "passwd",
+              "secure", "update", "wallet", "unlock", "confirm", "webscr", "banking")  # fmt: skip
 
 
 SAFE = ("", 0.0, "the company's own or a brand's official domain")
-
-
-@cache
-def _psl() -> PublicSuffixList:
-    return PublicSuffixList()
 
 
 def skeleton(label: str) -> str:
@@ -162,11 +154,33 @@ class SuspiciousUrl(Detector):
             return None
         if verdict is not None:
             return verdict
-        p, grams = self.model.score(url)
+        # The model alone is weak evidence (see its card): it counts only beside a cue.
+        cues = self._cues(url)
+        if not cues:
+            return None
+        p, _grams = self.model.score(url)
         if p < self.model.card.threshold:
             return None
-        why = f"phishing-url model p={p:.3f}; n-grams {', '.join(repr(g) for g in grams)}"
-        return "SUSPICIOUS_URL", round(min(p, 0.95) * 0.9, 3), why
+        why = f"phishing-url model p={p:.3f} with {', '.join(cues)}"
+        return "SUSPICIOUS_URL", round(0.5 + 0.4 * p, 3), why
+
+    @staticmethod
+    def _cues(url: str) -> list[str]:
+        low = url.lower()
+        hm = _HOST_RX.match(low)
+        host = hm.group(1) if hm else ""
+        rest = low[hm.end() :] if hm else low
+        reg = registrable_domain(low)
+        cues = [f"'{w}' in the link" for w in _LURE_PATH if w in rest or w in host[: -len(reg)]]
+        if "@" in low.split("/", 3)[2 if "://" in low else 0]:
+            cues.append("user@host form")
+        if host.count(".") >= 4:
+            cues.append("many subdomains")
+        if reg.count("-") >= 2 or any(c.isdigit() for c in reg.split(".")[0]):
+            cues.append("hyphenated or numbered domain")
+        if len(url) > 120:
+            cues.append("very long link")
+        return cues[:3]
 
     def _rules(self, url: str) -> tuple[str, float, str] | None:
         hm = _HOST_RX.match(url)
@@ -182,7 +196,7 @@ class SuspiciousUrl(Detector):
             shown = host.encode("ascii").decode("idna") if "xn--" in host else host
         except UnicodeError:
             return "SUSPICIOUS_URL", 0.7, "malformed punycode host"
-        registrable = _psl().privatesuffix(host) or host
+        registrable = registrable_domain(host)
         if any(registrable == d or registrable.endswith("." + d) for d in self.own):
             return SAFE
         if host in SHORTENERS or registrable in SHORTENERS:

@@ -1,0 +1,257 @@
+"""Exact-data match: a customer table, matched by keyed hash, firing when fields co-occur.
+
+``wxguard edm add customers customers.csv`` reads a CSV (header row, UTF-8), normalises
+each cell by its column's kind (``digits`` for phones / IDs / cards, ``email``,
+``name`` for short Chinese names) and keeps only **keyed hashes** of the cells
+(HMAC with the archive's fingerprint key) in ``DATA/edm/customers.json``; the CSV is
+not copied. In chat, digit runs and e-mail addresses are hashed the same way; when
+two or more fields of one record appear in a message — a phone and an ID number, a
+name and a phone — that is a ``CUSTOMER_RECORD``; one identifying field alone is a
+``CUSTOMER_FIELD``. Names are looked up only in messages that already matched a
+number or address, so a common name alone never fires.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import re
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import msgspec
+
+from .api import Anchor, DetectConfig, Detector, DetectorError, Explanation, Hit, ScanBatch
+from .patterns import digit_run
+from .textnorm import normalise
+
+FORMAT = "wxguard-edm-v1"
+KeyedHash = Callable[[bytes], bytes]
+_NAME = re.compile(r"^[\u4e00-\u9fff·]{2,5}$")
+_EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+")
+_DIGITS = re.compile(r"(?<!\d)\d(?:[ \-.]?\d){5,}(?!\d)")
+_CJK_RUN = re.compile(r"[\u4e00-\u9fff]{2,}")
+MAX_ROWS = 5_000_000
+
+
+class EdmIndex(msgspec.Struct, kw_only=True):
+    format: str
+    name: str
+    columns: list[str]
+    kinds: list[str]
+    records: int
+    created_at: int
+    key_check: str
+    entries: dict[str, list[tuple[int, int]]]  # keyed hash (hex) -> [(record, column)]
+
+
+def key_check(keyed: KeyedHash) -> str:
+    return keyed(b"wxguard-edm-key-check").hex()[:16]
+
+
+def canonical(kind: str, value: str) -> str | None:
+    v = normalise(value.strip()).text
+    if kind == "digits":
+        d = re.sub(r"\D", "", v)
+        return d if len(d) >= 6 else None
+    if kind == "email":
+        return v.lower() if "@" in v else None
+    if kind == "name":
+        return v if _NAME.match(v) else None
+    return None
+
+
+def _kind_of(values: list[str]) -> str:
+    vals = [v.strip() for v in values if v.strip()][:200]
+    if not vals:
+        return "skip"
+
+    def share(pred: Callable[[str], bool]) -> float:
+        return sum(map(pred, vals)) / len(vals)
+
+    if share(lambda v: "@" in v) >= 0.8:
+        return "email"
+    if (
+        share(lambda v: len(re.sub(r"\D", "", v)) >= 6 and len(re.sub(r"[\d\s\-+().]", "", v)) <= 1)
+        >= 0.8
+    ):
+        return "digits"
+    if share(lambda v: bool(_NAME.match(normalise(v).text))) >= 0.8:
+        return "name"
+    return "skip"
+
+
+def build_index(name: str, data: bytes, source: str, keyed: KeyedHash) -> EdmIndex:
+    """Hash a CSV's cells; errors name the file and the row."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise DetectorError(
+            f"{source}: not UTF-8 (byte {e.start}); save the CSV as UTF-8"
+        ) from None
+    rows = list(csv.reader(io.StringIO(text)))
+    if len(rows) < 2:
+        raise DetectorError(f"{source}: needs a header row and at least one record")
+    if len(rows) > MAX_ROWS:
+        raise DetectorError(f"{source}: {len(rows):,} rows exceed the limit of {MAX_ROWS:,}")
+    header, body = rows[0], rows[1:]
+    for n, r in enumerate(body, 2):
+        if len(r) != len(header):
+            raise DetectorError(
+                f"{source}: row {n} has {len(r)} cells, the header has {len(header)}"
+            )
+    kinds = [_kind_of([r[c] for r in body]) for c in range(len(header))]
+    if all(k == "skip" for k in kinds):
+        raise DetectorError(f"{source}: no column looks like phones, ID numbers, e-mail or names")
+    entries: dict[str, list[tuple[int, int]]] = {}
+    for rec, r in enumerate(body):
+        for col, kind in enumerate(kinds):
+            if kind == "skip":
+                continue
+            c = canonical(kind, r[col])
+            if c is not None:
+                entries.setdefault(keyed(c.encode()).hex(), []).append((rec, col))
+    return EdmIndex(format=FORMAT, name=name, columns=header, kinds=kinds, records=len(body),
+                    created_at=int(time.time() * 1000), key_check=key_check(keyed),
+                    entries=entries)  # fmt: skip
+
+
+def edm_dir(data_dir: Path) -> Path:
+    return data_dir / "edm"
+
+
+_INDEX_NAME = re.compile(r"^[a-z0-9][a-z0-9\-]{0,62}$")
+
+
+def save_index(data_dir: Path, idx: EdmIndex, replace: bool = False) -> Path:
+    """Write ``DATA/edm/NAME.json`` atomically (0600); refuses to overwrite unless asked."""
+    if not _INDEX_NAME.match(idx.name):
+        raise DetectorError(f"table name {idx.name!r} must be kebab-case like 'customers'")
+    folder = edm_dir(data_dir)
+    folder.mkdir(mode=0o700, exist_ok=True)
+    path = folder / f"{idx.name}.json"
+    if path.exists() and not replace:
+        raise DetectorError(f"{path} exists; use --replace to rebuild it")
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(msgspec.json.encode(idx))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def load_indexes(folder: Path, keyed: KeyedHash | None) -> list[EdmIndex]:
+    out = []
+    for p in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            idx = msgspec.json.decode(p.read_bytes(), type=EdmIndex)
+        except (OSError, msgspec.DecodeError, msgspec.ValidationError) as e:
+            raise DetectorError(f"{p}: not an exact-data index: {e}") from None
+        if keyed is not None and idx.key_check != key_check(keyed):
+            raise DetectorError(f"{p}: built with another archive's key; rebuild it with edm add")
+        out.append(idx)
+    return out
+
+
+def _number_candidates(m: re.Match[str]) -> list[tuple[int, int, str]]:
+    """Every contiguous run of separator-delimited pieces of 6-19 digits: "138 0013 8000" is
+    one number, "13812345678 440305…" is two; "+86 138…" also yields its last 11 digits."""
+    pieces = [(p.start() + m.start(), p.end() + m.start(), p.group())
+              for p in re.finditer(r"\d+", m.group())]  # fmt: skip
+    out = []
+    for a in range(len(pieces)):
+        digits = ""
+        for b in range(a, len(pieces)):
+            digits += pieces[b][2]
+            if len(digits) > 19:
+                break
+            if len(digits) >= 6:
+                out.append((pieces[a][0], pieces[b][1], digits))
+                if len(digits) > 11 and digits.startswith("86"):
+                    out.append((pieces[a][0], pieces[b][1], digits[-11:]))
+    return out
+
+
+class ExactDataMatch(Detector):
+    id = "edm.customer"
+    version = "1"
+    entities = ("CUSTOMER_RECORD", "CUSTOMER_FIELD")
+    languages = ("zh", "en")
+    description = (
+        "Registered customer tables (DATA/edm/): keyed hashes of cells; two fields of one "
+        "record together are a CUSTOMER_RECORD, one identifying field a CUSTOMER_FIELD"
+    )
+
+    def __init__(self, config: DetectConfig) -> None:
+        super().__init__(config)
+        self.keyed = config.keyed_hash
+        folder = edm_dir(config.data_dir) if config.data_dir else None
+        self.indexes = load_indexes(folder, self.keyed) if folder and self.keyed else []
+        if self.indexes:  # registering or replacing a table makes the next scan redo this one
+            stamp = ";".join(f"{x.name}:{x.created_at}" for x in self.indexes)
+            self.version = "1+" + hashlib.sha256(stamp.encode()).hexdigest()[:10]  # type: ignore[misc]
+
+    @property
+    def active(self) -> bool:
+        return bool(self.indexes)
+
+    def anchors(self) -> list[Anchor]:
+        return [Anchor(digit_run(6)), Anchor("@")]
+
+    def scan(self, batch: ScanBatch) -> Iterable[Hit]:
+        if not self.indexes or self.keyed is None:
+            return
+        keyed = self.keyed
+        for i in batch.candidates:
+            text = batch.texts[i]
+            spans: list[tuple[int, int, str]] = []
+            for m in _DIGITS.finditer(text):
+                for s, e, d in _number_candidates(m):
+                    spans.append((s, e, keyed(d.encode()).hex()))
+            for m in _EMAIL.finditer(text):
+                spans.append((m.start(), m.end(), keyed(m.group().lower().encode()).hex()))
+            if not spans:
+                continue
+            yield from self._match(i, text, spans, keyed)
+
+    def _match(
+        self, i: int, text: str, spans: list[tuple[int, int, str]], keyed: KeyedHash
+    ) -> Iterable[Hit]:
+        for idx in self.indexes:
+            found: dict[int, dict[int, tuple[int, int]]] = {}  # record -> column -> span
+            for s, e, h in spans:
+                for rec, col in idx.entries.get(h, ()):
+                    found.setdefault(rec, {})[col] = (s, e)
+            if not found:
+                continue
+            names = [c for c, k in enumerate(idx.kinds) if k == "name"]
+            if names:
+                for m in _CJK_RUN.finditer(text):
+                    run = m.group()
+                    for a in range(len(run)):
+                        for n in (2, 3, 4):
+                            if a + n <= len(run):
+                                h = keyed(run[a : a + n].encode()).hex()
+                                for rec, col in idx.entries.get(h, ()):
+                                    if rec in found and col in names:
+                                        found[rec][col] = (m.start() + a, m.start() + a + n)
+            for rec, cols in found.items():
+                s = min(a for a, _ in cols.values())
+                e = max(b for _, b in cols.values())
+                fields = [idx.columns[c] for c in sorted(cols)]
+                two = len(cols) >= 2
+                expl = Explanation(
+                    pattern=f"edm:{idx.name}", validator=f"fields {', '.join(fields)}",
+                    base_score=0.95 if two else 0.6,
+                    note=f"{len(cols)} field(s) of one record of {idx.records:,}",
+                )  # fmt: skip
+                entity = "CUSTOMER_RECORD" if two else "CUSTOMER_FIELD"
+                yield Hit(i, s, e, entity, expl.base_score, f"{idx.name}#{rec}", expl)
+
+
+BUILTIN = (ExactDataMatch,)

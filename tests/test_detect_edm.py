@@ -1,0 +1,106 @@
+"""Exact-data match: a generated customer table, registered as keyed hashes, found in chat."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli
+from wxguard.archive import Archive
+from wxguard.demo.plants import mobile, resident_id
+from wxguard.detect.api import DetectConfig, DetectorError
+from wxguard.detect.engine import Engine
+from wxguard.detect.exactdata import ExactDataMatch, build_index, save_index
+from wxguard.detect.scan import archive_config
+
+
+def _customers(n: int = 200, seed: int = 4) -> list[list[str]]:
+    rng = random.Random(seed)
+    surnames, given = "王李张刘陈杨赵黄周吴", "芳娜伟洋静帆敏磊秀英华强军丽"
+    return [[rng.choice(surnames) + "".join(rng.choices(given, k=rng.randint(1, 2))), mobile(rng),
+             resident_id(rng), f"c{i}@example.cn", f"备注{i}"] for i in range(n)]  # fmt: skip
+
+
+def _csv(rows: list[list[str]]) -> bytes:
+    head = "姓名,手机,身份证号,邮箱,备注\n"
+    return (head + "\n".join(",".join(r) for r in rows) + "\n").encode("utf-8")
+
+
+def _keyed(data: bytes) -> bytes:
+    import hashlib
+    import hmac
+
+    return hmac.digest(b"k" * 32, b"edm\x00" + data, hashlib.sha256)[:16]
+
+
+def test_index_holds_only_keyed_hashes_and_classifies_columns() -> None:
+    rows = _customers()
+    idx = build_index("customers", _csv(rows), "c.csv", _keyed)
+    assert idx.kinds == ["name", "digits", "digits", "email", "skip"]
+    blob = json.dumps(idx.entries)
+    assert rows[0][1] not in blob and rows[0][2] not in blob and "example.cn" not in blob
+
+
+def test_fields_of_one_record_together_are_a_customer_record(tmp_path: Path) -> None:
+    rows = _customers()
+    save_index(tmp_path, build_index("customers", _csv(rows), "c.csv", _keyed))
+    det = ExactDataMatch(DetectConfig(data_dir=tmp_path, keyed_hash=_keyed))
+    assert det.active and det.version.startswith("1+")
+    e = Engine([det], lambda v: v)
+    name, mob, rid = rows[1][0], rows[1][1], rows[1][2]
+    mixed = f"{name}的手机 {mob[:3]} {mob[3:7]} {mob[7:]}，证件 {rid}"
+    (f,) = e.scan([("a", mixed)]).findings
+    assert f.entity == "CUSTOMER_RECORD" and f.score >= 0.9
+    assert f.explanation.validator == "fields 姓名, 手机, 身份证号"
+    assert mixed[f.start : f.end].startswith(name)
+    (g,) = e.scan([("b", f"回电 {mob}")]).findings
+    assert g.entity == "CUSTOMER_FIELD" and g.score == 0.6
+    # a name alone, or numbers of two different customers, are not a record
+    assert e.scan([("c", f"{name}明天到")]).findings == []
+    other = e.scan([("d", f"{rows[1][1]} {rows[2][2]}")]).findings
+    assert {x.entity for x in other} == {"CUSTOMER_FIELD"}
+
+
+def test_nothing_registered_means_the_detector_is_inactive(tmp_path: Path) -> None:
+    det = ExactDataMatch(DetectConfig(data_dir=tmp_path, keyed_hash=_keyed))
+    assert not det.active and Engine([det], lambda v: v).detectors == []
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\xff\xfe\x00garbage", "not UTF-8"),
+        ("姓名,手机\n".encode(), "needs a header row and at least one record"),
+        ("姓名,手机\n王芳,13800138000,extra\n".encode(), "row 2 has 3 cells"),
+        (b"a,b\nx,y\n", "no column looks like"),
+    ],
+)
+def test_bad_tables_are_named(content: bytes, message: str) -> None:
+    with pytest.raises(DetectorError) as e:
+        build_index("t", content, "bad.csv", _keyed)
+    assert "bad.csv" in str(e.value) and message in str(e.value)
+
+
+def test_edm_cli_end_to_end(archive: Archive, data_dir: Path, tmp_path: Path) -> None:
+    rows = _customers(50)
+    archive.close()
+    src = tmp_path / "customers.csv"
+    src.write_bytes(_csv(rows))
+    out = json.loads(
+        run_cli("edm", "add", "customers", src, "--format", "json", data=data_dir).stdout
+    )
+    assert out["records"] == 50
+    again = run_cli("edm", "add", "customers", src, data=data_dir, check=False)
+    assert again.returncode != 0 and "--replace" in again.stderr
+    listed = json.loads(run_cli("edm", "list", "--format", "json", data=data_dir).stdout)
+    assert listed[0]["columns"] == ["姓名", "手机", "身份证号", "邮箱"]
+    text = f"客户{rows[3][0]} 电话{rows[3][1]}"
+    lines = run_cli("scan", "--text", text, "--format", "json", data=data_dir).stdout.splitlines()
+    assert "CUSTOMER_RECORD" in {json.loads(x)["entity"] for x in lines}
+    with Archive.open(data_dir) as a:
+        assert archive_config(a).keyed_hash is not None
+    run_cli("edm", "remove", "customers", data=data_dir)
+    assert json.loads(run_cli("edm", "list", "--format", "json", data=data_dir).stdout) == []
