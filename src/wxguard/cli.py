@@ -497,4 +497,4 @@ def main() -> None:
 
 
 # Commands defined in their own modules register on `app` when imported (kept out of this hub).
-from . import cli_detect  # noqa: E402, F401
+from . import cli_detect, cli_register  # noqa: E402, F401

@@ -32,12 +32,10 @@ from .cli import (
 )
 from .detect.api import DetectConfig, DetectorError, Finding
 from .detect.engine import Engine, ScanResult
-from .detect.exactdata import build_index, edm_dir, load_indexes, save_index
 from .detect.registry import DetectorRegistry
 from .detect.scan import (
     archive_config,
     archive_fingerprint,
-    edm_hash,
     pending_messages,
     scan_archive,
 )
@@ -281,61 +279,3 @@ def _read_items(path: Path) -> tuple[list[tuple[str, str]], int]:
                 bad += 1
                 _warn("", f"{path}: line {n}: skipped: {problem}")
     return items, bad
-
-
-edm_app = typer.Typer(help="Exact-data match: register customer tables (kept as keyed hashes).")
-app.add_typer(edm_app, name="edm")
-
-
-@edm_app.command("add")
-def edm_add(
-    name: Annotated[str, typer.Argument(help="Table name, kebab-case (e.g. customers)")],
-    csv_file: Annotated[Path, typer.Argument(help="CSV with a header row, UTF-8")],
-    data: DataOpt = None,
-    replace: Annotated[bool, typer.Option(help="Rebuild an existing table")] = False,
-    output: FormatOpt = OutputFormat.text,
-) -> None:
-    """Register a customer table: cells are stored only as keyed hashes; the CSV is not kept."""
-    d = resolve_data_dir(data)
-    with _detect_errors(), Archive.open(d) as a:
-        try:
-            raw = csv_file.read_bytes()
-        except OSError as e:
-            fail(f"{_esc(str(csv_file))}: cannot read: {e.strerror}")
-        idx = build_index(name, raw, str(csv_file), edm_hash(a))
-        path = save_index(d, idx, replace)
-    cols = [{"column": c, "kind": k} for c, k in zip(idx.columns, idx.kinds, strict=True)]
-    if output == OutputFormat.json:
-        _print_json({"name": idx.name, "records": idx.records, "columns": cols, "path": str(path)})
-        return
-    used = ", ".join(f"{c['column']} ({c['kind']})" for c in cols if c["kind"] != "skip")
-    out.print(f"Registered {idx.records:,} records as {_esc(idx.name)}: matching {_esc(used)}")
-    out.print("Delete the CSV if it is not needed elsewhere; run wxguard scan to look for it.")
-
-
-@edm_app.command("list")
-def edm_list(data: DataOpt = None, output: FormatOpt = OutputFormat.text) -> None:
-    """List registered tables (names, record counts, matched columns)."""
-    d = resolve_data_dir(data)
-    with _detect_errors():
-        tables = load_indexes(edm_dir(d), None)
-    rows: list[dict[str, Any]] = [
-        {"name": x.name, "records": x.records, "created_at": x.created_at,
-         "columns": [c for c, k in zip(x.columns, x.kinds, strict=True) if k != "skip"]}
-        for x in tables
-    ]  # fmt: skip
-    if output == OutputFormat.json:
-        _print_json(rows)
-        return
-    cells = [[r["name"], f"{r['records']:,}", ", ".join(map(str, r["columns"]))] for r in rows]
-    _table("exact-data tables", ["name", "records", "matched columns"], cells)
-
-
-@edm_app.command("remove")
-def edm_remove(name: str, data: DataOpt = None) -> None:
-    """Remove a registered table (its findings stay until the next scan replaces them)."""
-    path = edm_dir(resolve_data_dir(data)) / f"{name}.json"
-    if not path.exists():
-        fail(f"no exact-data table named {_esc(name)}")
-    path.unlink()
-    out.print(f"Removed {_esc(name)}")

@@ -89,6 +89,7 @@ class ScanBatch:
 
     texts: Sequence[str]
     candidates: Sequence[int]
+    md5s: Sequence[Sequence[str]] | None = None  # attachment md5s per message, when known
     # anchor pattern -> messages it matched (this detector's anchors only); a detector with
     # several patterns can run each only where its own anchor hit
     anchored: dict[str, set[int]] = field(default_factory=dict)

@@ -103,7 +103,10 @@ class Engine:
         except hyperscan.error as e:
             raise ValueError(f"a detector anchor does not compile for Hyperscan: {e}") from None
 
-    def scan(self, items: Sequence[tuple[str, str]]) -> ScanResult:
+    def scan(
+        self, items: Sequence[tuple[str, str]], md5s: Sequence[Sequence[str]] | None = None
+    ) -> ScanResult:
+        """Scan ``(message id, text view)`` pairs; ``md5s`` are each message's attachment md5s."""
         result = ScanResult()
         if not items:
             return result
@@ -151,10 +154,10 @@ class Engine:
         everyone = range(len(texts))
         for di, det in enumerate(self.detectors):
             if di in self._scan_all:
-                batch = ScanBatch(norm, everyone)
+                batch = ScanBatch(norm, everyone, md5s)
             elif anchored[di]:
                 found = set().union(*anchored[di].values())
-                batch = ScanBatch(norm, sorted(found), anchored[di])
+                batch = ScanBatch(norm, sorted(found), md5s, anchored[di])
             else:
                 continue
             t0 = time.perf_counter()

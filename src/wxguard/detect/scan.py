@@ -24,7 +24,7 @@ from ..archive import Archive, _now_ms
 from ..model import Message, message_id
 from ..proofcheck import split_plaintext
 from ..seal import open_body
-from ..textview import text_view
+from ..textview import attachments_of, text_view
 from .api import DetectConfig, Detector, DetectorError, Explanation, Finding
 from .engine import DetectorFault, Engine, ScanResult
 from .registry import DetectorRegistry, LoadProblem
@@ -162,9 +162,11 @@ def scan_archive(
         try:
             result = ScanResult()
             for g in groups:
-                items = [(mid, text) for seq, mid, text in rows if seq > g.start]
-                if items:
-                    r = g.engine.scan(items)
+                mine = [r for r in rows if r[0] > g.start]
+                if mine:
+                    r = g.engine.scan(
+                        [(mid, text) for _, mid, text, _ in mine], [x[3] for x in mine]
+                    )
                     result.findings += r.findings
                     result.faults += r.faults
             _store(archive, s, result, rows)
@@ -205,10 +207,11 @@ def pending_messages(archive: Archive, start: int, since_ms: int | None) -> int:
     return int(archive.conn.execute(q, args).fetchone()[0])
 
 
-def _batches(
-    archive: Archive, start: int, since_ms: int | None
-) -> Iterator[list[tuple[int, str, str]]]:
-    """(seq, message id, text view) in seq order, BATCH at a time; shredded ones skipped."""
+Row = tuple[int, str, str, tuple[str, ...]]  # seq, message id, text view, attachment md5s
+
+
+def _batches(archive: Archive, start: int, since_ms: int | None) -> Iterator[list[Row]]:
+    """(seq, message id, text view, md5s) in seq order, BATCH at a time; shredded skipped."""
     last = start
     while True:
         q = "SELECT seq, source, source_msg_id, key_id, body FROM messages WHERE seq > ?"
@@ -226,16 +229,15 @@ def _batches(
             if pt is None:
                 continue
             m = _MESSAGE.decode(split_plaintext(pt)[1])
-            out.append((seq, mid, text_view(m.payload)))
+            md5s = tuple(a.md5 for a in attachments_of(m.payload) if a.md5)
+            out.append((seq, mid, text_view(m.payload), md5s))
         last = rows[-1][0]
         if out:
             yield out
 
 
-def _store(
-    archive: Archive, s: ScanSummary, result: ScanResult, rows: list[tuple[int, str, str]]
-) -> None:
-    seq_of = {mid: seq for seq, mid, _ in rows}
+def _store(archive: Archive, s: ScanSummary, result: ScanResult, rows: list[Row]) -> None:
+    seq_of = {r[1]: r[0] for r in rows}
     archive.conn.executemany(
         "INSERT INTO findings (seq, detector, version, entity, span_start, span_end, score, "
         "value_fp, explanation, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -1,0 +1,129 @@
+"""``wxguard edm`` and ``wxguard fingerprint``: register data the detectors look for.
+
+Both keep only keyed hashes (HMAC with the archive's fingerprint key) in the data
+directory; the tables and documents themselves are not copied.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from .archive import Archive, resolve_data_dir
+from .cli import DataOpt, FormatOpt, OutputFormat, _esc, _print_json, _table, app, fail, out
+from .cli_detect import _detect_errors
+from .detect.docprint import build_print, load_prints, prints_dir, save_print
+from .detect.exactdata import build_index, edm_dir, load_indexes, save_index
+from .detect.scan import edm_hash
+
+edm_app = typer.Typer(help="Exact-data match: register customer tables (kept as keyed hashes).")
+app.add_typer(edm_app, name="edm")
+
+
+@edm_app.command("add")
+def edm_add(
+    name: Annotated[str, typer.Argument(help="Table name, kebab-case (e.g. customers)")],
+    csv_file: Annotated[Path, typer.Argument(help="CSV with a header row, UTF-8")],
+    data: DataOpt = None,
+    replace: Annotated[bool, typer.Option(help="Rebuild an existing table")] = False,
+    output: FormatOpt = OutputFormat.text,
+) -> None:
+    """Register a customer table: cells are stored only as keyed hashes; the CSV is not kept."""
+    d = resolve_data_dir(data)
+    with _detect_errors(), Archive.open(d) as a:
+        try:
+            raw = csv_file.read_bytes()
+        except OSError as e:
+            fail(f"{_esc(str(csv_file))}: cannot read: {e.strerror}")
+        idx = build_index(name, raw, str(csv_file), edm_hash(a))
+        path = save_index(d, idx, replace)
+    cols = [{"column": c, "kind": k} for c, k in zip(idx.columns, idx.kinds, strict=True)]
+    if output == OutputFormat.json:
+        _print_json({"name": idx.name, "records": idx.records, "columns": cols, "path": str(path)})
+        return
+    used = ", ".join(f"{c['column']} ({c['kind']})" for c in cols if c["kind"] != "skip")
+    out.print(f"Registered {idx.records:,} records as {_esc(idx.name)}: matching {_esc(used)}")
+    out.print("Delete the CSV if it is not needed elsewhere; run wxguard scan to look for it.")
+
+
+@edm_app.command("list")
+def edm_list(data: DataOpt = None, output: FormatOpt = OutputFormat.text) -> None:
+    """List registered tables (names, record counts, matched columns)."""
+    d = resolve_data_dir(data)
+    with _detect_errors():
+        tables = load_indexes(edm_dir(d), None)
+    rows: list[dict[str, Any]] = [
+        {"name": x.name, "records": x.records, "created_at": x.created_at,
+         "columns": [c for c, k in zip(x.columns, x.kinds, strict=True) if k != "skip"]}
+        for x in tables
+    ]  # fmt: skip
+    if output == OutputFormat.json:
+        _print_json(rows)
+        return
+    cells = [[r["name"], f"{r['records']:,}", ", ".join(map(str, r["columns"]))] for r in rows]
+    _table("exact-data tables", ["name", "records", "matched columns"], cells)
+
+
+@edm_app.command("remove")
+def edm_remove(name: str, data: DataOpt = None) -> None:
+    """Remove a registered table (its findings stay until the next scan replaces them)."""
+    path = edm_dir(resolve_data_dir(data)) / f"{name}.json"
+    if not path.exists():
+        fail(f"no exact-data table named {_esc(name)}")
+    path.unlink()
+    out.print(f"Removed {_esc(name)}")
+
+
+fingerprint_app = typer.Typer(help="Register confidential documents (kept as hashes).")
+app.add_typer(fingerprint_app, name="fingerprint")
+
+
+@fingerprint_app.command("add")
+def fingerprint_add(
+    name: Annotated[str, typer.Argument(help="Fingerprint name, kebab-case (e.g. price-list)")],
+    document: Annotated[Path, typer.Argument(help="The document: text (UTF-8/GB18030) or .docx")],
+    data: DataOpt = None,
+    replace: Annotated[bool, typer.Option(help="Rebuild an existing fingerprint")] = False,
+    output: FormatOpt = OutputFormat.text,
+) -> None:
+    """Register a confidential document: its md5/sha256 and hashes of its text's shingles."""
+    d = resolve_data_dir(data)
+    with _detect_errors(), Archive.open(d) as a:
+        p = build_print(name, document, edm_hash(a))
+        path = save_print(d, p, replace)
+    info = {"name": p.name, "file": p.file, "md5": p.md5, "shingles": len(p.shingles),
+            "path": str(path)}  # fmt: skip
+    if output == OutputFormat.json:
+        _print_json(info)
+        return
+    text = f"{len(p.shingles):,} text shingles" if p.shingles else "no readable text (md5 only)"
+    out.print(f"Registered {_esc(p.file)} as {_esc(p.name)}: md5 {p.md5}, {text}")
+
+
+@fingerprint_app.command("list")
+def fingerprint_list(data: DataOpt = None, output: FormatOpt = OutputFormat.text) -> None:
+    """List registered documents."""
+    with _detect_errors():
+        prints = load_prints(prints_dir(resolve_data_dir(data)), None)
+    rows: list[dict[str, Any]] = [
+        {"name": p.name, "file": p.file, "size": p.size, "md5": p.md5,
+         "shingles": len(p.shingles), "created_at": p.created_at}
+        for p in prints
+    ]  # fmt: skip
+    if output == OutputFormat.json:
+        _print_json(rows)
+        return
+    cells = [[r["name"], r["file"], f"{r['size']:,}", r["md5"], r["shingles"]] for r in rows]
+    _table("registered documents", ["name", "file", "bytes", "md5", "shingles"], cells)
+
+
+@fingerprint_app.command("remove")
+def fingerprint_remove(name: str, data: DataOpt = None) -> None:
+    """Remove a registered document."""
+    path = prints_dir(resolve_data_dir(data)) / f"{name}.json"
+    if not path.exists():
+        fail(f"no registered document named {_esc(name)}")
+    path.unlink()
+    out.print(f"Removed {_esc(name)}")

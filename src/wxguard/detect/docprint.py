@@ -1,0 +1,212 @@
+"""Fingerprints of confidential documents: exact file hashes and text shingles.
+
+``wxguard fingerprint add FILE`` records a document's md5 and sha256 (WeCom file
+messages carry the file's md5, specs/wecom-archive.md §2.2 ``file.md5sum``) and, for
+text it can read (UTF-8 or GB18030 text, ``.docx``), keyed hashes of 12-character
+shingles of its normalised, whitespace-free text, one in four kept (by hash value, so
+the same passages are kept everywhere). An excerpt pasted into chat shares shingles
+with the document and is reported as ``CONFIDENTIAL_DOCUMENT``; the same file sent as
+an attachment matches its md5. Only hashes are stored (``DATA/fingerprints/*.json``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import time
+import zipfile
+from collections.abc import Callable, Iterable, Sequence
+from io import BytesIO
+from pathlib import Path
+
+import msgspec
+
+from .api import DetectConfig, Detector, DetectorError, Explanation, Hit, ScanBatch
+from .exactdata import key_check
+from .textnorm import normalise
+
+FORMAT = "wxguard-docprint-v1"
+K = 12  # characters per shingle
+SAMPLE = 4  # keep shingles whose hash is 0 mod SAMPLE
+MIN_HITS = 3
+MAX_DOC = 64 << 20
+_WS = re.compile(r"\s+")
+_TAG = re.compile(r"<[^>]{0,2000}>")
+
+KeyedHash = Callable[[bytes], bytes]
+
+
+class DocPrint(msgspec.Struct, kw_only=True):
+    format: str
+    name: str
+    file: str  # the file's name when registered (not its path)
+    size: int
+    md5: str
+    sha256: str
+    shingles: list[str]  # keyed 8-byte hashes, hex
+    created_at: int
+    key_check: str
+
+
+def shingle_key(keyed: KeyedHash) -> bytes:
+    return keyed(b"wxguard-docprint-shingle-key")
+
+
+def _shingle_hashes(text: str, key: bytes) -> list[tuple[int, str]]:
+    """(start in ``text``, hex hash) of every sampled shingle of whitespace-free text."""
+    out = []
+    for i in range(len(text) - K + 1):
+        h = hashlib.blake2b(text[i : i + K].encode(), key=key, digest_size=8).digest()
+        if h[0] % SAMPLE == 0:
+            out.append((i, h.hex()))
+    return out
+
+
+def document_text(data: bytes, name: str) -> str:
+    """Readable text of a document, or "" when wxguard cannot read this kind."""
+    if name.lower().endswith(".docx"):
+        try:
+            with zipfile.ZipFile(BytesIO(data)) as z:
+                info = z.getinfo("word/document.xml")
+                if info.file_size > MAX_DOC:
+                    return ""
+                xml = z.read(info).decode("utf-8", "replace")
+        except (zipfile.BadZipFile, KeyError):
+            return ""
+        return _TAG.sub(" ", xml.replace("</w:p>", "\n"))
+    for enc in ("utf-8-sig", "gb18030"):
+        try:
+            text = data.decode(enc)
+        except UnicodeDecodeError:
+            continue
+        if "\x00" not in text:
+            return text
+    return ""
+
+
+def build_print(name: str, path: Path, keyed: KeyedHash) -> DocPrint:
+    try:
+        size = path.stat().st_size
+        if size > MAX_DOC:
+            raise DetectorError(f"{path}: {size:,} bytes exceed the {MAX_DOC >> 20} MiB limit")
+        data = path.read_bytes()
+    except OSError as e:
+        raise DetectorError(f"{path}: cannot read: {e.strerror}") from None
+    text = _WS.sub("", normalise(document_text(data, path.name)).text)
+    shingles = sorted({h for _, h in _shingle_hashes(text, shingle_key(keyed))})
+    return DocPrint(
+        format=FORMAT, name=name, file=path.name, size=len(data),
+        md5=hashlib.md5(data, usedforsecurity=False).hexdigest(),
+        sha256=hashlib.sha256(data).hexdigest(), shingles=shingles,
+        created_at=int(time.time() * 1000), key_check=key_check(keyed),
+    )  # fmt: skip
+
+
+def prints_dir(data_dir: Path) -> Path:
+    return data_dir / "fingerprints"
+
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9\-]{0,62}$")
+
+
+def save_print(data_dir: Path, p: DocPrint, replace: bool = False) -> Path:
+    if not _NAME.match(p.name):
+        raise DetectorError(f"fingerprint name {p.name!r} must be kebab-case like 'price-list'")
+    folder = prints_dir(data_dir)
+    folder.mkdir(mode=0o700, exist_ok=True)
+    path = folder / f"{p.name}.json"
+    if path.exists() and not replace:
+        raise DetectorError(f"{path} exists; use --replace to rebuild it")
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(msgspec.json.encode(p))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def load_prints(folder: Path, keyed: KeyedHash | None) -> list[DocPrint]:
+    out = []
+    for p in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            doc = msgspec.json.decode(p.read_bytes(), type=DocPrint)
+        except (OSError, msgspec.DecodeError, msgspec.ValidationError) as e:
+            raise DetectorError(f"{p}: not a document fingerprint: {e}") from None
+        if keyed is not None and doc.key_check != key_check(keyed):
+            raise DetectorError(f"{p}: made with another archive's key; add the document again")
+        out.append(doc)
+    return out
+
+
+class DocumentFingerprint(Detector):
+    id = "fingerprint.document"
+    version = "1"
+    entities = ("CONFIDENTIAL_DOCUMENT",)
+    languages = ("zh", "en")
+    cost = "expensive"
+    description = (
+        "Registered confidential documents (DATA/fingerprints/): the same file by md5, or "
+        "excerpts pasted into chat by shared 12-character shingles"
+    )
+
+    def __init__(self, config: DetectConfig) -> None:
+        super().__init__(config)
+        folder = prints_dir(config.data_dir) if config.data_dir else None
+        keyed = config.keyed_hash
+        self.prints = load_prints(folder, keyed) if folder and keyed else []
+        self.key = shingle_key(keyed) if keyed else b""
+        self.by_md5 = {p.md5: p for p in self.prints}
+        self.by_shingle: dict[str, list[int]] = {}
+        for n, p in enumerate(self.prints):
+            for h in p.shingles:
+                self.by_shingle.setdefault(h, []).append(n)
+        if self.prints:
+            stamp = ";".join(f"{p.name}:{p.created_at}" for p in self.prints)
+            self.version = "1+" + hashlib.sha256(stamp.encode()).hexdigest()[:10]  # type: ignore[misc]
+
+    @property
+    def active(self) -> bool:
+        return bool(self.prints)
+
+    def scan(self, batch: ScanBatch) -> Iterable[Hit]:
+        for i in batch.candidates:
+            text = batch.texts[i]
+            md5s: Sequence[str] = batch.md5s[i] if batch.md5s else ()
+            for md5 in md5s:
+                p = self.by_md5.get(md5.lower())
+                if p is not None:
+                    note = f"the registered file {p.file}"
+                    expl = Explanation(
+                        pattern=f"fingerprint:{p.name}",
+                        validator="md5 match",
+                        base_score=0.99,
+                        note=note,
+                    )
+                    yield Hit(i, 0, len(text), "CONFIDENTIAL_DOCUMENT", 0.99, p.md5, expl)
+            if len(text) >= K:
+                yield from self._excerpts(i, text)
+
+    def _excerpts(self, i: int, text: str) -> Iterable[Hit]:
+        kept = [k for k, c in enumerate(text) if not c.isspace()]
+        compact = "".join(text[k] for k in kept)
+        hits: dict[int, list[int]] = {}
+        for start, h in _shingle_hashes(compact, self.key):
+            for n in self.by_shingle.get(h, ()):
+                hits.setdefault(n, []).append(start)
+        for n, starts in hits.items():
+            if len(starts) < MIN_HITS:
+                continue
+            p = self.prints[n]
+            s, e = kept[min(starts)], kept[max(starts) + K - 1] + 1
+            score = round(min(0.95, 0.6 + 0.05 * len(starts)), 3)
+            expl = Explanation(
+                pattern=f"fingerprint:{p.name}", validator=f"{len(starts)} shared shingles",
+                base_score=0.6, note=f"excerpt of {p.file}",
+            )  # fmt: skip
+            yield Hit(i, s, e, "CONFIDENTIAL_DOCUMENT", score, p.sha256, expl)
+
+
+BUILTIN = (DocumentFingerprint,)
