@@ -84,7 +84,9 @@ class DemoQuality:
     per_entity: dict[str, Score] = field(default_factory=dict)
     messages: int = 0
     clean_messages: int = 0
-    clean_flagged: int = 0  # clean messages with any pii.* or secret.* finding
+    # clean messages with a structured-PII or secret finding (any pii.* or secret.* detector but
+    # person names: colleagues' names are in every other business message)
+    clean_flagged: int = 0
     co_detections: dict[str, int] = field(default_factory=dict)
 
     def group(self, entities: Sequence[str]) -> Score:
@@ -129,7 +131,8 @@ def evaluate_demo(engine: Engine, messages: Path, truth: Path, batch: int = 2000
         found = [f for f in everything if f.entity in mapped]
         if not truths:
             q.clean_messages += 1
-            if any(f.detector.startswith(("pii.", "secret.")) for f in everything):
+            if any(f.detector.startswith(("pii.", "secret.")) and f.entity != "PERSON_NAME"
+                   for f in everything):  # fmt: skip
                 q.clean_flagged += 1
         used: set[int] = set()
         for t in truths:
