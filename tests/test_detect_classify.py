@@ -96,3 +96,26 @@ def test_url_model_flags_a_phishing_shaped_link_the_rules_miss() -> None:
     entity, score, why = det.judge(url) or ("", 0.0, "")
     assert entity == "SUSPICIOUS_URL" and score >= 0.45 and why.startswith("phishing-url model")
     assert det.judge("https://www.yunshan-tech.com/login") is None  # own domain: never
+
+
+def test_an_administrator_can_replace_a_shipped_model(tmp_path: Path) -> None:
+    from wxguard.detect.registry import DetectorRegistry
+    from wxguard.detect.scan import data_dir_config
+
+    tiny = {**TINY, "card": {**TINY["card"], "name": "offensive-zh"}}  # type: ignore[dict-item]
+    (tmp_path / "zh.json").write_bytes(dump_model(tiny))
+    (tmp_path / "detect.toml").write_text('[models]\noffensive-zh = "zh.json"\n', "utf-8")
+    det = Offensive(data_dir_config(tmp_path))
+    assert det.zh.card.trained_on == "hand-made" and det.en.card.name == "offensive-en"
+    # a replacement that is missing: that detector is reported, the others load
+    (tmp_path / "detect.toml").write_text('[models]\noffensive-zh = "gone.json"\n', "utf-8")
+    reg = DetectorRegistry.load(data_dir_config(tmp_path))
+    problem = {p.detector: p.reason for p in reg.problems}["classify.offensive"]
+    assert "gone.json: cannot read" in problem and len(reg.detectors) > 10
+    # a file whose card is another model's is refused
+    (tmp_path / "detect.toml").write_text('[models]\nphishing-url = "zh.json"\n', "utf-8")
+    with pytest.raises(DetectorError, match="its card names 'offensive-zh'"):
+        SuspiciousUrl(data_dir_config(tmp_path))
+    (tmp_path / "detect.toml").write_text('[models]\nnope = "zh.json"\n', "utf-8")
+    with pytest.raises(DetectorError, match="unknown model"):
+        data_dir_config(tmp_path)

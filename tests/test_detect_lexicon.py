@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
 import pytest
 
+from conftest import run_cli
 from wxguard.detect.api import DetectConfig
 from wxguard.detect.engine import Engine
 from wxguard.detect.lexicon import LexiconDetector, LexiconError, load_lexicon
@@ -126,3 +128,14 @@ def test_duplicate_lexicon_ids_are_refused(tmp_path: Path) -> None:
     write(tmp_path, BASIC, "b.toml")
     with pytest.raises(LexiconError, match="also used by"):
         LexiconDetector(DetectConfig(lexicon_paths=[tmp_path], builtin_lexicons=False))
+
+
+def test_lexicon_check_command(tmp_path: Path) -> None:
+
+    good = write(tmp_path, BASIC, "good.toml")
+    bad = write(tmp_path, 'id = "x"\nentity = "EE"\npatterns = ["(bad"]\n', "bad.toml")
+    p = run_cli("lexicon", "check", good, bad, "--format", "json", check=False)
+    res = {r["file"]: r for r in json.loads(p.stdout)}
+    assert p.returncode == 1
+    assert res[str(good)]["ok"] and res[str(good)]["terms"] == 3
+    assert "bad.toml: patterns[0]" in res[str(bad)]["error"]

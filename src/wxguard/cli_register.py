@@ -1,4 +1,4 @@
-"""``wxguard edm`` and ``wxguard fingerprint``: register data the detectors look for.
+"""``wxguard edm``, ``fingerprint`` and ``lexicon``: the data the detectors look for.
 
 Both keep only keyed hashes (HMAC with the archive's fingerprint key) in the data
 directory; the tables and documents themselves are not copied.
@@ -16,6 +16,7 @@ from .cli import DataOpt, FormatOpt, OutputFormat, _esc, _print_json, _table, ap
 from .cli_detect import _detect_errors
 from .detect.docprint import build_print, load_prints, prints_dir, save_print
 from .detect.exactdata import build_index, edm_dir, load_indexes, save_index
+from .detect.lexicon import LexiconError, builtin_lexicon_files, lexicon_files, load_lexicon
 from .detect.scan import edm_hash
 
 edm_app = typer.Typer(help="Exact-data match: register customer tables (kept as keyed hashes).")
@@ -127,3 +128,53 @@ def fingerprint_remove(name: str, data: DataOpt = None) -> None:
         fail(f"no registered document named {_esc(name)}")
     path.unlink()
     out.print(f"Removed {_esc(name)}")
+
+
+lexicon_app = typer.Typer(help="Lexicons: check a file before installing it, list what is loaded.")
+app.add_typer(lexicon_app, name="lexicon")
+
+
+@lexicon_app.command("check")
+def lexicon_check(
+    files: Annotated[list[Path], typer.Argument(help="Lexicon TOML files")],
+    output: FormatOpt = OutputFormat.text,
+) -> None:
+    """Validate lexicon files: encoding, keys, terms, regexes, proximity rules."""
+    results: list[dict[str, Any]] = []
+    for f in files:
+        try:
+            x = load_lexicon(f)
+            results.append({"file": str(f), "ok": True, "id": x.id, "entity": x.entity,
+                            "terms": len(x.terms), "patterns": len(x.patterns),
+                            "near": len(x.near)})  # fmt: skip
+        except LexiconError as e:
+            results.append({"file": str(f), "ok": False, "error": str(e)})
+    if output == OutputFormat.json:
+        _print_json(results)
+    else:
+        for r in results:
+            if r["ok"]:
+                counts = f"{r['terms']:,} terms, {r['patterns']} regexes, {r['near']} near rules"
+                out.print(f"ok  {_esc(r['file'])}: {_esc(r['id'])} → {r['entity']}, {counts}")
+            else:
+                out.print(f"[red]bad[/] {_esc(r['error'])}", soft_wrap=True)
+    if not all(r["ok"] for r in results):
+        raise typer.Exit(1)
+
+
+@lexicon_app.command("list")
+def lexicon_list(data: DataOpt = None, output: FormatOpt = OutputFormat.text) -> None:
+    """List the lexicons the lexicon detector loads (built-in and DATA/lexicons/)."""
+    d = resolve_data_dir(data)
+    with _detect_errors():
+        mine = [d / "lexicons"] if (d / "lexicons").is_dir() else []
+        files = builtin_lexicon_files() + lexicon_files(mine)
+        rows = [
+            {"id": x.id, "entity": x.entity, "terms": len(x.terms), "source": x.source}
+            for x in (load_lexicon(f) for f in files)
+        ]
+    if output == OutputFormat.json:
+        _print_json(rows)
+        return
+    _table("lexicons", ["id", "entity", "terms", "source"],
+           [[r["id"], r["entity"], f"{r['terms']:,}", r["source"]] for r in rows])  # fmt: skip

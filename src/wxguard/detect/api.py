@@ -81,6 +81,8 @@ class DetectConfig:
     data_dir: Path | None = None  # the archive's folder (edm/, fingerprints/), if any
     # HMAC with the archive's fingerprint key: how registered data is matched (None: no archive)
     keyed_hash: Callable[[bytes], bytes] | None = None
+    # model name -> a user-provided model file replacing the shipped one (detect.toml [models])
+    models: dict[str, Path] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

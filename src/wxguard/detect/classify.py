@@ -37,8 +37,8 @@ class Offensive(Detector):
 
     def __init__(self, config: DetectConfig) -> None:
         super().__init__(config)
-        self.zh: LinearModel = shipped_model("offensive-zh")
-        self.en: LinearModel = shipped_model("offensive-en")
+        self.zh: LinearModel = shipped_model("offensive-zh", config.models)
+        self.en: LinearModel = shipped_model("offensive-en", config.models)
 
     def scan(self, batch: ScanBatch) -> Iterable[Hit]:
         for i in batch.candidates:

@@ -154,8 +154,19 @@ def load_model(path: Path | str) -> LinearModel:
     )
 
 
-def shipped_model(name: str) -> LinearModel:
-    """A model shipped in the package (``detect/models/NAME.json``)."""
+SHIPPED = ("offensive-zh", "offensive-en", "phishing-url")
+
+
+def shipped_model(name: str, overrides: dict[str, Path] | None = None) -> LinearModel:
+    """A model shipped in the package (``detect/models/NAME.json``), or the administrator's
+    replacement for it (``detect.toml``: ``[models] NAME = "/path/model.json"``)."""
+    if overrides and name in overrides:
+        model = load_model(overrides[name])
+        if model.card.name != name:
+            raise DetectorError(
+                f"model file {overrides[name]}: its card names {model.card.name!r}, not {name!r}"
+            )
+        return model
     ref = resources.files("wxguard").joinpath(f"detect/models/{name}.json")
     return load_model(Path(str(ref)))
 

@@ -27,6 +27,7 @@ from ..seal import open_body
 from ..textview import attachments_of, text_view
 from .api import DetectConfig, Detector, DetectorError, Explanation, Finding
 from .engine import DetectorFault, Engine, ScanResult
+from .linear import SHIPPED
 from .registry import DetectorRegistry, LoadProblem
 
 BATCH = 2000
@@ -67,9 +68,18 @@ def data_dir_config(data_dir: Path, extra_lexicons: Sequence[Path] = ()) -> Dete
         doc = tomllib.loads(path.read_text("utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
         raise DetectorError(f"{path}: cannot read detection settings: {e}") from None
-    unknown = sorted(set(doc) - {"own_domains"})
+    unknown = sorted(set(doc) - {"own_domains", "models"})
     if unknown:
         raise DetectorError(f"{path}: unknown key(s) {', '.join(unknown)}")
+    models = doc.get("models", {})
+    if not isinstance(models, dict) or not all(isinstance(v, str) for v in models.values()):
+        raise DetectorError(f"{path}: [models] must map a model name to a file path string")
+    bad = sorted(set(models) - set(SHIPPED))
+    if bad:
+        raise DetectorError(
+            f"{path}: [models] has unknown model(s) {', '.join(bad)}; known: {', '.join(SHIPPED)}"
+        )
+    cfg.models = {k: (data_dir / v) for k, v in models.items()}
     own = doc.get("own_domains", [])
     if not isinstance(own, list) or not all(isinstance(d, str) and _DOMAIN.match(d) for d in own):
         raise DetectorError(

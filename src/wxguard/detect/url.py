@@ -121,7 +121,7 @@ class SuspiciousUrl(Detector):
         self.targets: dict[str, tuple[str, ...]] = {_label(d): (d,) for d in self.own}
         for brand, domains in BRANDS.items():
             self.targets.setdefault(brand, domains)
-        self.model = shipped_model("phishing-url")
+        self.model = shipped_model("phishing-url", config.models)
         self._seen: dict[str, tuple[str, float, str] | None] = {}  # links repeat a lot in chat
 
     def anchors(self) -> Sequence[Anchor]:
