@@ -17,7 +17,7 @@ TINY = {
     "format": FORMAT,
     "card": {"name": "tiny", "version": "1", "task": "t", "trained_on": "hand-made",
              "licence": "CC0", "split": "none", "metrics": {"f1": 1.0}, "threshold": 0.5},
-    "ngram_min": 1, "ngram_max": 2, "lowercase": True, "bias": -2.0,
+    "ngram_min": 1, "ngram_max": 3, "lowercase": True, "bias": -2.0,
     "weights": {"bad": 3.0, "ba": 0.5, "good": -1.0},
 }  # fmt: skip
 
@@ -26,10 +26,12 @@ def test_a_small_model_file_round_trips_and_scores(tmp_path: Path) -> None:
     p = tmp_path / "tiny.json"
     p.write_bytes(dump_model(TINY))
     m = load_model(p)
-    prob, grams = m.score("So BAD")
-    assert prob == pytest.approx(1 / (1 + 2.718281828 ** -(-2.0 + 0.5)), rel=1e-3)  # "ba" only
-    assert grams == ["ba"]
-    assert m.score("xyz")[0] < 0.2
+    prob, grams = m.score("So BAD")  # lower-cased: "bad" (3.0) and "ba" (0.5) count once each
+    assert prob == pytest.approx(1 / (1 + 2.718281828 ** -(-2.0 + 3.0 + 0.5)), rel=1e-3)
+    assert grams == ["bad", "ba"]  # the n-grams that raised it, strongest first
+    low, none = m.score("a ba")  # only "ba" (0.5) carries weight: sigmoid(-1.5) = 0.18
+    assert low == pytest.approx(0.1824, abs=1e-3)
+    assert none == []  # below the threshold nothing needs explaining
 
 
 @pytest.mark.parametrize(

@@ -78,19 +78,16 @@ class LinearModel:
         return ngrams(self.prepare(text), self.ngram_min, self.ngram_max)
 
     def score(self, text: str, top: int = 3) -> tuple[float, list[str]]:
-        """Probability of the positive class and the n-grams that raised it most."""
+        """Probability of the positive class and (when it reaches the threshold) the n-grams
+        that raised it most."""
         w = self.weights
-        total = self.bias
-        contrib: dict[str, float] = {}
-        for g in self.features(text):
-            x = w.get(g)
-            if x is not None:
-                total += x
-                if x > 0:
-                    contrib[g] = x
+        feats = self.features(text)
+        total = self.bias + sum(x for x in map(w.get, feats) if x is not None)
         prob = 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, total))))
-        best = sorted(contrib, key=contrib.__getitem__, reverse=True)[:top]
-        return prob, best
+        if prob < self.card.threshold or not top:
+            return prob, []  # the explanation is only needed for a finding
+        contrib = {g: x for g in feats if (x := w.get(g, 0.0)) > 0}
+        return prob, sorted(contrib, key=contrib.__getitem__, reverse=True)[:top]
 
 
 def registrable_domain(url: str) -> str:
