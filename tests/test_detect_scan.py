@@ -151,3 +151,16 @@ def test_detectors_command_lists_builtins_and_bad_lexicons_fail_clearly(tmp_path
     assert problems[0]["detector"] == "lexicon" and "bad.toml: patterns[0]" in problems[0]["reason"]
     # the other detectors still load
     assert len(json.loads(p.stdout)["detectors"]) == 23
+
+
+def test_cheap_only_skips_expensive_detectors_and_keeps_their_state(
+    archive: Archive, demo: Path, data_dir: Path
+) -> None:
+    load(archive, demo)
+    archive.close()
+    cheap = json.loads(run_cli("scan", "--cheap-only", "--format", "json", data=data_dir).stdout)
+    assert "classify.offensive" not in cheap["detectors"] and "pii.cn.mobile" in cheap["detectors"]
+    full = json.loads(run_cli("scan", "--format", "json", data=data_dir).stdout)
+    # the expensive ones now catch up from the first message; the cheap ones have nothing new
+    assert full["messages"] == cheap["messages"]
+    assert set(full["by_entity"]) >= {"OFFENSIVE"} and "CN_MOBILE" not in full["by_entity"]

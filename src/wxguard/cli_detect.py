@@ -127,6 +127,9 @@ def scan(
         typer.Option(help="Only messages sent on/after this date (YYYY-MM-DD, UTC+8 unless given)"),
     ] = None,
     detector: DetectorOpt = None,
+    cheap_only: Annotated[
+        bool, typer.Option(help="Skip expensive detectors (classifiers, names, fingerprints)")
+    ] = False,
     lexicon: LexiconOpt = None,
     text: Annotated[str | None, typer.Option(help="Scan this text instead of the archive")] = None,
     input_file: Annotated[
@@ -140,11 +143,13 @@ def scan(
     if text is not None or input_file is not None:
         if text is not None and input_file is not None:
             fail("give --text or --input, not both")
-        _scan_adhoc(data, detector, lexicon, text, input_file, output)
+        _scan_adhoc(data, detector, lexicon, text, input_file, output, cheap_only)
         return
     d = resolve_data_dir(data)
     with _detect_errors(), Archive.open(d, write=True) as a:
         reg = DetectorRegistry.load(archive_config(a, lexicon or []), detector)
+        if cheap_only:
+            reg.detectors = [d for d in reg.detectors if d.cost == "cheap"]
         if not reg.detectors:
             fail("no detector could be loaded: " + "; ".join(p.reason for p in reg.problems))
         with _progress() as bar:
@@ -188,10 +193,13 @@ def _scan_adhoc(
     text: str | None,
     input_file: Path | None,
     output: OutputFormat,
+    cheap_only: bool = False,
 ) -> None:
     with _detect_errors():
         cfg, d = _config(data, lexicons)
         reg = DetectorRegistry.load(cfg, only)
+        if cheap_only:
+            reg.detectors = [x for x in reg.detectors if x.cost == "cheap"]
         if d is not None:
             with Archive.open(d) as a:
                 fingerprint = archive_fingerprint(a)
