@@ -104,3 +104,13 @@ def test_edm_cli_end_to_end(archive: Archive, data_dir: Path, tmp_path: Path) ->
         assert archive_config(a).keyed_hash is not None
     run_cli("edm", "remove", "customers", data=data_dir)
     assert json.loads(run_cli("edm", "list", "--format", "json", data=data_dir).stdout) == []
+
+
+def test_a_table_made_under_another_key_is_refused(tmp_path: Path) -> None:
+    save_index(tmp_path, build_index("customers", _csv(_customers(5)), "c.csv", _keyed))
+
+    def other(data: bytes) -> bytes:
+        return _keyed(b"other" + data)
+
+    with pytest.raises(DetectorError, match="another archive's key"):
+        ExactDataMatch(DetectConfig(data_dir=tmp_path, keyed_hash=other))

@@ -12,18 +12,17 @@ an attachment matches its md5. Only hashes are stored (``DATA/fingerprints/*.jso
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import time
 import zipfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from io import BytesIO
 from pathlib import Path
 
 import msgspec
 
 from .api import DetectConfig, Detector, DetectorError, Explanation, Hit, ScanBatch
-from .exactdata import key_check
+from .registered import KeyedHash, key_check, load_items, save_item
 from .textnorm import normalise
 
 FORMAT = "wxguard-docprint-v1"
@@ -33,8 +32,6 @@ MIN_HITS = 3
 MAX_DOC = 64 << 20
 _WS = re.compile(r"\s+")
 _TAG = re.compile(r"<[^>]{0,2000}>")
-
-KeyedHash = Callable[[bytes], bytes]
 
 
 class DocPrint(msgspec.Struct, kw_only=True):
@@ -107,38 +104,13 @@ def prints_dir(data_dir: Path) -> Path:
     return data_dir / "fingerprints"
 
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9\-]{0,62}$")
-
-
 def save_print(data_dir: Path, p: DocPrint, replace: bool = False) -> Path:
-    if not _NAME.match(p.name):
-        raise DetectorError(f"fingerprint name {p.name!r} must be kebab-case like 'price-list'")
-    folder = prints_dir(data_dir)
-    folder.mkdir(mode=0o700, exist_ok=True)
-    path = folder / f"{p.name}.json"
-    if path.exists() and not replace:
-        raise DetectorError(f"{path} exists; use --replace to rebuild it")
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(msgspec.json.encode(p))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return path
+    """Write ``DATA/fingerprints/NAME.json`` (hashes only)."""
+    return save_item(prints_dir(data_dir), p.name, p, "fingerprint", replace)
 
 
 def load_prints(folder: Path, keyed: KeyedHash | None) -> list[DocPrint]:
-    out = []
-    for p in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        try:
-            doc = msgspec.json.decode(p.read_bytes(), type=DocPrint)
-        except (OSError, msgspec.DecodeError, msgspec.ValidationError) as e:
-            raise DetectorError(f"{p}: not a document fingerprint: {e}") from None
-        if keyed is not None and doc.key_check != key_check(keyed):
-            raise DetectorError(f"{p}: made with another archive's key; add the document again")
-        out.append(doc)
-    return out
+    return load_items(folder, DocPrint, "document fingerprint", keyed, lambda x: x.key_check)
 
 
 class DocumentFingerprint(Detector):

@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import os
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -26,10 +25,10 @@ import msgspec
 
 from .api import Anchor, DetectConfig, Detector, DetectorError, Explanation, Hit, ScanBatch
 from .patterns import digit_run
+from .registered import KeyedHash, key_check, load_items, save_item
 from .textnorm import normalise
 
 FORMAT = "wxguard-edm-v1"
-KeyedHash = Callable[[bytes], bytes]
 _NAME = re.compile(r"^[\u4e00-\u9fff·]{2,5}$")
 _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+")
 _DIGITS = re.compile(r"(?<!\d)\d(?:[ \-.]?\d){5,}(?!\d)")
@@ -46,10 +45,6 @@ class EdmIndex(msgspec.Struct, kw_only=True):
     created_at: int
     key_check: str
     entries: dict[str, list[tuple[int, int]]]  # keyed hash (hex) -> [(record, column)]
-
-
-def key_check(keyed: KeyedHash) -> str:
-    return keyed(b"wxguard-edm-key-check").hex()[:16]
 
 
 def canonical(kind: str, value: str) -> str | None:
@@ -123,39 +118,13 @@ def edm_dir(data_dir: Path) -> Path:
     return data_dir / "edm"
 
 
-_INDEX_NAME = re.compile(r"^[a-z0-9][a-z0-9\-]{0,62}$")
-
-
 def save_index(data_dir: Path, idx: EdmIndex, replace: bool = False) -> Path:
-    """Write ``DATA/edm/NAME.json`` atomically (0600); refuses to overwrite unless asked."""
-    if not _INDEX_NAME.match(idx.name):
-        raise DetectorError(f"table name {idx.name!r} must be kebab-case like 'customers'")
-    folder = edm_dir(data_dir)
-    folder.mkdir(mode=0o700, exist_ok=True)
-    path = folder / f"{idx.name}.json"
-    if path.exists() and not replace:
-        raise DetectorError(f"{path} exists; use --replace to rebuild it")
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(msgspec.json.encode(idx))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return path
+    """Write ``DATA/edm/NAME.json`` (keyed hashes only)."""
+    return save_item(edm_dir(data_dir), idx.name, idx, "table", replace)
 
 
 def load_indexes(folder: Path, keyed: KeyedHash | None) -> list[EdmIndex]:
-    out = []
-    for p in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        try:
-            idx = msgspec.json.decode(p.read_bytes(), type=EdmIndex)
-        except (OSError, msgspec.DecodeError, msgspec.ValidationError) as e:
-            raise DetectorError(f"{p}: not an exact-data index: {e}") from None
-        if keyed is not None and idx.key_check != key_check(keyed):
-            raise DetectorError(f"{p}: built with another archive's key; rebuild it with edm add")
-        out.append(idx)
-    return out
+    return load_items(folder, EdmIndex, "exact-data index", keyed, lambda x: x.key_check)
 
 
 def _number_candidates(m: re.Match[str]) -> list[tuple[int, int, str]]:
