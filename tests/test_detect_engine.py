@@ -35,7 +35,7 @@ class BadSpan(Detector):
     entities = ("X",)
 
     def scan(self, batch: ScanBatch) -> Iterable[Hit]:
-        return [Hit(99, 0, 1, "X", 0.9, "v", Explanation())]
+        return [Hit(0, 0, 999, "X", 0.9, "13800138000", Explanation())]  # beyond the text
 
 
 class EveryMessage(Detector):
@@ -60,7 +60,7 @@ def test_one_bad_detector_never_stops_the_others() -> None:
     assert [f.entity for f in r.findings] == ["CN_MOBILE"]
     faults = {f.detector: f.reason for f in r.faults}
     assert faults["test.exploding"] == "RuntimeError: model file /models/x.onnx is missing"
-    assert "invalid span" in faults["test.bad_span"]
+    assert faults["test.bad_span"] == "returned an invalid span (message 0, 0-999)"
 
 
 def test_detector_without_anchors_sees_every_message() -> None:

@@ -66,7 +66,6 @@ class Engine:
         self.min_score = min_score
         self._anchors: list[_Anchor] = []
         self._scan_all: list[int] = []
-        self._order: list[tuple[int, int, str]] = []  # sort key of each finding being collected
         triggers = [*mapped_triggers(), REMOVAL_TRIGGER]
         expressions: list[bytes] = [t.encode() for t in triggers]
         flags = [hyperscan.HS_FLAG_UTF8] * len(triggers)
@@ -152,6 +151,7 @@ class Engine:
                 for di in a.detectors:
                     anchored[di][a.pattern] = by_anchor[k]
         everyone = range(len(texts))
+        keyed: list[tuple[tuple[int, int, str], Finding]] = []  # (message, start, detector)
         for di, det in enumerate(self.detectors):
             if di in self._scan_all:
                 batch = ScanBatch(norm, everyone, md5s)
@@ -168,11 +168,9 @@ class Engine:
                 continue
             finally:
                 result.seconds[det.id] = result.seconds.get(det.id, 0.0) + time.perf_counter() - t0
-            self._collect(result, det, hits, items, maps)
-        if len(result.findings) > 1:  # message order, then position, then detector
-            order = sorted(range(len(result.findings)), key=self._order.__getitem__)
-            result.findings = [result.findings[k] for k in order]
-        self._order = []
+            keyed += self._collect(result, det, hits, items, norm, maps)
+        keyed.sort(key=lambda kf: kf[0])  # message order, then position, then detector
+        result.findings = [f for _, f in keyed]
         return result
 
     def _collect(
@@ -181,27 +179,34 @@ class Engine:
         det: Detector,
         hits: list[Hit],
         items: Sequence[tuple[str, str]],
+        norm: Sequence[str],
         maps: dict[int, Normalised],
-    ) -> None:
+    ) -> list[tuple[tuple[int, int, str], Finding]]:
+        out: list[tuple[tuple[int, int, str], Finding]] = []
         for h in hits:
             if h.score < self.min_score:
                 continue
-            if not 0 <= h.index < len(items) or not 0 <= h.start <= h.end:
-                result.faults.append(DetectorFault(det.id, f"returned an invalid span {h!r}"))
-                return
+            if not (0 <= h.index < len(items) and 0 <= h.start <= h.end <= len(norm[h.index])):
+                # (never the hit itself in the message: it holds the matched value)
+                where = f"message {h.index}, {h.start}-{h.end}"
+                result.faults.append(DetectorFault(det.id, f"returned an invalid span ({where})"))
+                return out
             n = maps.get(h.index)
             start, end = n.span(h.start, h.end) if n is not None else (h.start, h.end)
-            self._order.append((h.index, start, det.id))
-            result.findings.append(
-                Finding(
-                    message_id=items[h.index][0],
-                    detector=det.id,
-                    version=det.version,
-                    entity=h.entity,
-                    start=start,
-                    end=end,
-                    score=h.score,
-                    value_fp=self.fingerprint(h.value),
-                    explanation=h.explanation,
+            out.append(
+                (
+                    (h.index, start, det.id),
+                    Finding(
+                        message_id=items[h.index][0],
+                        detector=det.id,
+                        version=det.version,
+                        entity=h.entity,
+                        start=start,
+                        end=end,
+                        score=h.score,
+                        value_fp=self.fingerprint(h.value),
+                        explanation=h.explanation,
+                    ),
                 )
             )
+        return out
