@@ -6,7 +6,7 @@ import pytest
 
 from wxguard.detect.api import DetectConfig
 from wxguard.detect.engine import Engine
-from wxguard.detect.money import MoneyAmount, chinese_number, to_fen
+from wxguard.detect.money import MoneyAmount, chinese_number, magnitude, to_fen
 from wxguard.detect.url import SuspiciousUrl, skeleton
 
 OWN = DetectConfig(own_domains=["yunshan-tech.com"], builtin_lexicons=False)
@@ -19,6 +19,14 @@ OWN = DetectConfig(own_domains=["yunshan-tech.com"], builtin_lexicons=False)
 )  # fmt: skip
 def test_chinese_numbers(text: str, value: int | None) -> None:
     assert chinese_number(text) == value
+
+
+def test_stored_explanations_give_only_the_order_of_magnitude() -> None:
+    text = "转账¥48,000"
+    (f,) = Engine([MoneyAmount(OWN)], lambda v: v).scan([("m", text)]).findings
+    assert f.explanation.note == "amount of the order of ¥10,000 (¥10,000–¥99,999)"
+    assert "48" not in f.explanation.note
+    assert magnitude("¥", 20) == "amount under ¥1"
 
 
 def test_to_fen() -> None:

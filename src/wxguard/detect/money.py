@@ -4,7 +4,9 @@
 one value in fen (1/100 yuan), so policies can say "amount ≥ 10,000 yuan" whatever
 the writing. A number only counts as money with a currency sign or unit (``元``,
 ``块``, ``¥``, ``RMB``) or a ten-thousand unit (``万``/``亿``) plus a money word nearby.
-Red packets carry their amount in the text view (``红包 ¥888.00``).
+Red packets carry their amount in the text view (``红包 ¥888.00``). A finding keeps the
+exact amount only as the fingerprint of its value (``CNY:88800``); its explanation
+gives the order of magnitude (policies that compare amounts read the message itself).
 """
 
 from __future__ import annotations
@@ -70,6 +72,16 @@ def chinese_number(text: str) -> int | None:
     return total + section + (digit or 0)
 
 
+def magnitude(sign: str, minor: int) -> str:
+    """The order of magnitude of an amount — what a stored explanation may say. The exact
+    amount is in the (encrypted) message and, as a fingerprint, in the finding's value."""
+    units = minor // 100
+    if units == 0:
+        return f"amount under {sign}1"
+    low = 10 ** (len(str(units)) - 1)
+    return f"amount of the order of {sign}{low:,} ({sign}{low:,}–{sign}{low * 10 - 1:,})"
+
+
 def to_fen(amount: str, unit: str) -> int | None:
     try:
         value = Decimal(amount.replace(",", "")) * _UNIT_MULT[unit.lower()] * 100
@@ -111,7 +123,7 @@ class MoneyAmount(Detector):
                 sign, code = ("US$", "USD") if usd else ("¥", "CNY")
                 expl = Explanation(
                     pattern=how, context=ctx[:4], base_score=0.6,
-                    note=f"amount {sign}{fen / 100:,.2f} ({fen} {'cents' if usd else 'fen'})",
+                    note=magnitude(sign, fen),
                 )  # fmt: skip
                 end = m.start() + len(m.group().rstrip())
                 yield Hit(i, m.start(), end, "MONEY_AMOUNT", score, f"{code}:{fen}", expl)
