@@ -82,6 +82,10 @@ def test_offensive_messages(offensive: Engine, text: str) -> None:
     "text",
     [
         "公司一贯反对性别歧视，招聘只看能力，从不认为女生不适合做销售",  # anti-bias statement
+        "我们反对任何种族歧视，所有客户一视同仁",  # race, anti-bias
+        "公司不会因为地域、民族或性别区别对待任何候选人",  # region/ethnicity, anti-bias
+        "黑人客户和白人客户享受同样的服务标准",  # mentions race, neutral
+        "We oppose racism and sexism in hiring.",
         "明天上午十点开周会，记得带上本周的销售漏斗",
         "合同草案_远航汽车配件.docx",
         "Please update the CRM before Friday, thanks.",
