@@ -11,6 +11,7 @@ import pytest
 
 from conftest import directory_of, load, run_cli
 from wxguard.archive import Archive
+from wxguard.demo.generator import generate
 from wxguard.demo.lexicons import write_demo_lexicons
 from wxguard.detect.quality import STRUCTURED_PII
 from wxguard.detect.registry import DetectorRegistry
@@ -164,3 +165,22 @@ def test_cheap_only_skips_expensive_detectors_and_keeps_their_state(
     # the expensive ones now catch up from the first message; the cheap ones have nothing new
     assert full["messages"] == cheap["messages"]
     assert set(full["by_entity"]) >= {"OFFENSIVE"} and "CN_MOBILE" not in full["by_entity"]
+
+
+def test_a_since_run_then_a_full_run_store_nothing_twice(
+    archive: Archive, demo: Path, data_dir: Path, tmp_path: Path
+) -> None:
+    load(archive, demo)
+    reg = DetectorRegistry.load(archive_config(archive))
+    scan_archive(archive, reg)  # every detector now has state
+    more = tmp_path / "more.jsonl"
+    generate(more, 400, seed=99)  # new messages arrive
+    load(archive, more)
+    (last,) = archive.conn.execute("SELECT max(sent_at) FROM messages").fetchone()
+    recent = scan_archive(archive, reg, since_ms=last - 30 * 86_400_000)  # does not move state
+    assert recent.messages > 0
+    scan_archive(archive, reg)  # the incremental run looks at the new messages again
+    total = archive.conn.execute("SELECT count(*) FROM findings").fetchone()[0]
+    archive.conn.execute("DELETE FROM findings")
+    archive.conn.execute("DELETE FROM scan_state")
+    assert scan_archive(archive, reg).findings == total  # the same as one clean full run

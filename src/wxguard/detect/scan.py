@@ -141,20 +141,23 @@ def scan_archive(
     try:
         for d in dets:
             version, last = state.get(d.id, ("", 0))
-            fresh = rescan or version != d.version
-            if fresh:
-                s.rescanned.append(d.id)
-                if since_ms is None:
-                    conn.execute("DELETE FROM findings WHERE detector = ?", (d.id,))
-                else:  # replace only what this run will look at again
-                    conn.execute(
-                        "DELETE FROM findings WHERE detector = ? AND seq IN "
-                        "(SELECT seq FROM messages WHERE sent_at >= ?)",
-                        (d.id, since_ms),
-                    )
+            if rescan or version != d.version:
+                if d.id in state:
+                    s.rescanned.append(d.id)
+                last = 0
                 if since_ms is None:
                     _set_state(archive, d, 0)
-                last = 0
+            # Whatever this run will look at is replaced: findings beyond the detector's state
+            # (left by an earlier --since run, which does not advance state) or all of them
+            # when it starts again. So no run ever stores a finding twice.
+            if since_ms is None:
+                conn.execute("DELETE FROM findings WHERE detector = ? AND seq > ?", (d.id, last))
+            else:
+                conn.execute(
+                    "DELETE FROM findings WHERE detector = ? AND seq > ? AND seq IN "
+                    "(SELECT seq FROM messages WHERE sent_at >= ?)",
+                    (d.id, last, since_ms),
+                )
             starts.setdefault(last, []).append(d)
         mode = ("rescan" if rescan else "incremental") + (f" since={since_ms}" if since_ms else "")
         cur = conn.execute(
