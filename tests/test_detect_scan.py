@@ -151,7 +151,7 @@ def test_detectors_command_lists_builtins_and_bad_lexicons_fail_clearly(tmp_path
     problems = json.loads(p.stdout)["problems"]
     assert problems[0]["detector"] == "lexicon" and "bad.toml: patterns[0]" in problems[0]["reason"]
     # the other detectors still load
-    assert len(json.loads(p.stdout)["detectors"]) == 23
+    assert len(json.loads(p.stdout)["detectors"]) == 24
 
 
 def test_cheap_only_skips_expensive_detectors_and_keeps_their_state(

@@ -100,6 +100,14 @@ class DemoQuality:
         return self.clean_flagged / self.clean_messages if self.clean_messages else 0.0
 
 
+def _structured(f: Finding) -> bool:
+    """A structured-PII or secret finding (names and addresses are free text, not counted)."""
+    return f.detector.startswith(("pii.", "secret.")) and f.entity not in (
+        "PERSON_NAME",
+        "CN_ADDRESS",
+    )
+
+
 def _overlaps(f: Finding, span: list[int] | None) -> bool:
     return span is None or (f.start < span[1] and span[0] < f.end)
 
@@ -131,8 +139,7 @@ def evaluate_demo(engine: Engine, messages: Path, truth: Path, batch: int = 2000
         found = [f for f in everything if f.entity in mapped]
         if not truths:
             q.clean_messages += 1
-            if any(f.detector.startswith(("pii.", "secret.")) and f.entity != "PERSON_NAME"
-                   for f in everything):  # fmt: skip
+            if any(_structured(f) for f in everything):
                 q.clean_flagged += 1
         used: set[int] = set()
         for t in truths:
