@@ -184,3 +184,14 @@ def test_a_since_run_then_a_full_run_store_nothing_twice(
     archive.conn.execute("DELETE FROM findings")
     archive.conn.execute("DELETE FROM scan_state")
     assert scan_archive(archive, reg).findings == total  # the same as one clean full run
+
+
+def test_adhoc_input_skips_an_overlong_line_and_goes_on(tmp_path: Path) -> None:
+    inp = tmp_path / "big.jsonl"
+    with inp.open("w", encoding="utf-8") as f:
+        f.write('{"id": "a", "text": "手机 13800138000"}\n')
+        f.write('{"id": "huge", "text": "' + "x" * (17 << 20) + '"}\n')
+        f.write('{"id": "b", "text": "手机 13900139000"}\n')
+    p = run_cli("scan", "--input", inp, "--format", "json", data=tmp_path / "none", check=False)
+    assert p.returncode == 2 and "line 2: skipped: longer than 16 MiB" in p.stderr
+    assert [json.loads(x)["message_id"] for x in p.stdout.splitlines()] == ["a", "b"]

@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from itertools import islice
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -31,7 +32,7 @@ from .cli import (
     out,
 )
 from .detect.api import DetectConfig, DetectorError, Finding
-from .detect.engine import Engine, ScanResult
+from .detect.engine import Engine
 from .detect.registry import DetectorRegistry
 from .detect.scan import (
     archive_config,
@@ -212,35 +213,32 @@ def _scan_adhoc(
     for p in reg.problems:
         _warn("[yellow]not loaded:[/]", f"{p.detector}: {p.reason}")
     engine = Engine(reg.detectors, fingerprint)
-    bad = 0
-    items: list[tuple[str, str]] = []
+    bad: list[int] = []  # line numbers skipped
     if text is not None:
-        items = [("text", text)]
+        stream: Iterator[tuple[str, str]] = iter([("text", text)])
     else:
         assert input_file is not None
-        items, bad = _read_items(input_file)
-    texts = dict(items)
-    result = ScanResult()
-    for i in range(0, len(items), 2000):
-        r = engine.scan(items[i : i + 2000])
-        result.findings += r.findings
-        result.faults += r.faults
-    if output == OutputFormat.json:
-        enc = msgspec.json.Encoder()
-        for f in result.findings:
-            sys.stdout.buffer.write(enc.encode(f) + b"\n")
-    else:
-        _print_findings(result.findings, texts)
-    for fault in result.faults:
-        _warn("[red]detector failed:[/]", f"{fault.detector}: {fault.reason}")
+        stream = _iter_items(input_file, bad)
+    enc = msgspec.json.Encoder()
+    faults: dict[str, str] = {}
+    total = 0
+    while chunk := list(islice(stream, 2000)):  # streamed: input files can be large
+        r = engine.scan(chunk)
+        total += len(r.findings)
+        faults.update((f.detector, f.reason) for f in r.faults)
+        if output == OutputFormat.json:
+            sys.stdout.buffer.write(b"".join(enc.encode(f) + b"\n" for f in r.findings))
+        elif r.findings:
+            _print_findings(r.findings, dict(chunk))
+    if output != OutputFormat.json and total == 0:
+        out.print("No findings.")
+    for det, reason in faults.items():
+        _warn("[red]detector failed:[/]", f"{det}: {reason}")
     if bad:
         raise typer.Exit(2)
 
 
 def _print_findings(findings: list[Finding], texts: dict[str, str]) -> None:
-    if not findings:
-        out.print("No findings.")
-        return
     rows = []
     for f in findings:
         e = f.explanation
@@ -256,34 +254,41 @@ def _print_findings(findings: list[Finding], texts: dict[str, str]) -> None:
     _table(f"{len(findings)} findings", cols, rows)
 
 
-def _read_items(path: Path) -> tuple[list[tuple[str, str]], int]:
-    """Read ``{"id", "text"}`` lines; bad lines are reported by number and skipped."""
-    items: list[tuple[str, str]] = []
-    bad = 0
+def _iter_items(path: Path, bad: list[int]) -> Iterator[tuple[str, str]]:
+    """``(id, text)`` from ``{"id", "text"}`` lines, streamed; a bad line is reported by
+    number, appended to ``bad`` and skipped (an over-long one without reading it whole)."""
     try:
         f = path.open("rb")
     except OSError as e:
         fail(f"{_esc(str(path))}: cannot read: {e.strerror}")
     with f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
+        n = 0
+        while line := f.readline(MAX_INPUT_LINE + 1):
+            n += 1
             problem = ""
-            try:
-                if len(line) > MAX_INPUT_LINE:
-                    raise ValueError(f"longer than {MAX_INPUT_LINE >> 20} MiB")
-                obj = orjson.loads(line)
-                if not isinstance(obj, dict):
-                    raise ValueError("not a JSON object")
-                rid, txt = obj.get("id"), obj.get("text")
-                if not isinstance(rid, str | int) or isinstance(rid, bool):
-                    raise ValueError('"id" must be a string or number')
-                if not isinstance(txt, str):
-                    raise ValueError('"text" must be a string')
-                items.append((str(rid), txt))
-            except (orjson.JSONDecodeError, ValueError) as e:
-                problem = str(e)
+            if len(line) > MAX_INPUT_LINE and not line.endswith(b"\n"):
+                while line and not line.endswith(b"\n"):
+                    line = f.readline(1 << 20)
+                problem = f"longer than {MAX_INPUT_LINE >> 20} MiB"
+            elif not line.strip():
+                continue
+            else:
+                try:
+                    yield _item(line)
+                except (orjson.JSONDecodeError, ValueError) as e:
+                    problem = str(e)
             if problem:
-                bad += 1
+                bad.append(n)
                 _warn("", f"{path}: line {n}: skipped: {problem}")
-    return items, bad
+
+
+def _item(line: bytes) -> tuple[str, str]:
+    obj = orjson.loads(line)
+    if not isinstance(obj, dict):
+        raise ValueError("not a JSON object")
+    rid, txt = obj.get("id"), obj.get("text")
+    if not isinstance(rid, str | int) or isinstance(rid, bool):
+        raise ValueError('"id" must be a string or number')
+    if not isinstance(txt, str):
+        raise ValueError('"text" must be a string')
+    return str(rid), txt
