@@ -114,3 +114,12 @@ def test_a_table_made_under_another_key_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(DetectorError, match="another archive's key"):
         ExactDataMatch(DetectConfig(data_dir=tmp_path, keyed_hash=other))
+
+
+def test_remove_refuses_names_outside_the_folder(archive: Archive, data_dir: Path) -> None:
+    archive.close()
+    outside = data_dir / "victim.json"
+    outside.write_text("{}", encoding="utf-8")
+    p = run_cli("edm", "remove", "../victim", data=data_dir, check=False)
+    assert p.returncode == 1 and "no exact-data table named '../victim'" in p.stderr
+    assert outside.exists()

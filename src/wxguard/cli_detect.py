@@ -6,7 +6,7 @@ import datetime as dt
 import hmac
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from itertools import islice
 from pathlib import Path
@@ -67,12 +67,21 @@ def _detect_errors() -> Iterator[None]:
             fail(_esc(str(e)))
 
 
-def _config(data: Path | None, lexicons: list[Path] | None) -> tuple[DetectConfig, Path | None]:
+def _config(
+    data: Path | None, lexicons: list[Path] | None
+) -> tuple[DetectConfig, Callable[[str], str]]:
+    """Detector settings and value fingerprints: the archive's, when there is one; otherwise
+    a one-off key, so fingerprints compare within this run only."""
     d = resolve_data_dir(data)
     if (d / "archive.db").exists():
         with Archive.open(d) as a:
-            return archive_config(a, lexicons or []), d
-    return DetectConfig(lexicon_paths=list(lexicons or [])), None
+            return archive_config(a, lexicons or []), archive_fingerprint(a)
+    key = os.urandom(32)
+
+    def fingerprint(v: str) -> str:
+        return hmac.digest(key, b"value\x00" + v.encode(), "sha256")[:16].hex()
+
+    return DetectConfig(lexicon_paths=list(lexicons or [])), fingerprint
 
 
 @app.command()
@@ -102,6 +111,13 @@ def detectors(
     )
     for p in problems:
         _warn("[yellow]not loaded:[/]", f"{p['detector']} ({p['source']}): {p['reason']}")
+
+
+def _registry(cfg: DetectConfig, only: list[str] | None, cheap_only: bool) -> DetectorRegistry:
+    reg = DetectorRegistry.load(cfg, only)
+    if cheap_only:
+        reg.detectors = [d for d in reg.detectors if d.cost == "cheap"]
+    return reg
 
 
 def parse_since(text: str) -> int:
@@ -148,9 +164,7 @@ def scan(
         return
     d = resolve_data_dir(data)
     with _detect_errors(), Archive.open(d, write=True) as a:
-        reg = DetectorRegistry.load(archive_config(a, lexicon or []), detector)
-        if cheap_only:
-            reg.detectors = [d for d in reg.detectors if d.cost == "cheap"]
+        reg = _registry(archive_config(a, lexicon or []), detector, cheap_only)
         if not reg.detectors:
             fail("no detector could be loaded: " + "; ".join(p.reason for p in reg.problems))
         with _progress() as bar:
@@ -197,18 +211,8 @@ def _scan_adhoc(
     cheap_only: bool = False,
 ) -> None:
     with _detect_errors():
-        cfg, d = _config(data, lexicons)
-        reg = DetectorRegistry.load(cfg, only)
-        if cheap_only:
-            reg.detectors = [x for x in reg.detectors if x.cost == "cheap"]
-        if d is not None:
-            with Archive.open(d) as a:
-                fingerprint = archive_fingerprint(a)
-        else:  # no archive: fingerprints from a one-off key, comparable within this run only
-            key = os.urandom(32)
-
-            def fingerprint(v: str) -> str:
-                return hmac.digest(key, b"value\x00" + v.encode(), "sha256")[:16].hex()
+        cfg, fingerprint = _config(data, lexicons)
+        reg = _registry(cfg, only, cheap_only)
 
     for p in reg.problems:
         _warn("[yellow]not loaded:[/]", f"{p.detector}: {p.reason}")

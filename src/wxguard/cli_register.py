@@ -17,6 +17,7 @@ from .cli_detect import _detect_errors
 from .detect.docprint import build_print, load_prints, prints_dir, save_print
 from .detect.exactdata import build_index, edm_dir, load_indexes, save_index
 from .detect.lexicon import LexiconError, builtin_lexicon_files, lexicon_files, load_lexicon
+from .detect.registered import remove_item
 from .detect.scan import edm_hash
 
 edm_app = typer.Typer(help="Exact-data match: register customer tables (kept as keyed hashes).")
@@ -70,10 +71,8 @@ def edm_list(data: DataOpt = None, output: FormatOpt = OutputFormat.text) -> Non
 @edm_app.command("remove")
 def edm_remove(name: str, data: DataOpt = None) -> None:
     """Remove a registered table (its findings stay until the next scan replaces them)."""
-    path = edm_dir(resolve_data_dir(data)) / f"{name}.json"
-    if not path.exists():
-        fail(f"no exact-data table named {_esc(name)}")
-    path.unlink()
+    with _detect_errors():
+        remove_item(edm_dir(resolve_data_dir(data)), name, "exact-data table")
     out.print(f"Removed {_esc(name)}")
 
 
@@ -123,10 +122,8 @@ def fingerprint_list(data: DataOpt = None, output: FormatOpt = OutputFormat.text
 @fingerprint_app.command("remove")
 def fingerprint_remove(name: str, data: DataOpt = None) -> None:
     """Remove a registered document."""
-    path = prints_dir(resolve_data_dir(data)) / f"{name}.json"
-    if not path.exists():
-        fail(f"no registered document named {_esc(name)}")
-    path.unlink()
+    with _detect_errors():
+        remove_item(prints_dir(resolve_data_dir(data)), name, "registered document")
     out.print(f"Removed {_esc(name)}")
 
 

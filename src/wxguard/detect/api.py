@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
 from pathlib import Path
 from typing import ClassVar
 
@@ -85,6 +86,15 @@ class DetectConfig:
     models: dict[str, Path] = field(default_factory=dict)
 
 
+def join_utf8(texts: Sequence[str]) -> tuple[bytes, list[int]]:
+    """The texts as one UTF-8 buffer, each preceded by a NUL (so a pattern may begin with
+    "a character that is not a digit" even at the start of the first text), and ``ends``:
+    ``ends[i]`` is the offset of the NUL after text ``i``, so text ``i`` spans
+    ``ends[i-1] + 1 .. ends[i]`` (``bisect_right(ends, offset)`` finds the text of a byte)."""
+    data = ("\x00" + "\x00".join(texts)).encode("utf-8")
+    return data, list(accumulate(len(p) + 1 for p in data[1:].split(b"\x00")))
+
+
 @dataclass(slots=True)
 class ScanBatch:
     """The input to :meth:`Detector.scan`: normalised texts and this detector's candidates."""
@@ -95,7 +105,14 @@ class ScanBatch:
     # anchor pattern -> messages it matched (this detector's anchors only); a detector with
     # several patterns can run each only where its own anchor hit
     anchored: dict[str, set[int]] = field(default_factory=dict)
+    # ``join_utf8(texts)``, when the engine already has it (saves building it again)
+    utf8: tuple[bytes, list[int]] | None = None
     _lower: dict[int, str] = field(default_factory=dict)
+
+    def joined_utf8(self) -> tuple[bytes, list[int]]:
+        if self.utf8 is None:
+            self.utf8 = join_utf8(self.texts)
+        return self.utf8
 
     def lower(self, i: int) -> str:
         low = self._lower.get(i)

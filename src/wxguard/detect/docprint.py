@@ -22,7 +22,7 @@ from pathlib import Path
 import msgspec
 
 from .api import DetectConfig, Detector, DetectorError, Explanation, Hit, ScanBatch
-from .registered import KeyedHash, key_check, load_items, save_item
+from .registered import KeyedHash, key_check, load_items, registered_version, save_item
 from .textnorm import normalise
 
 FORMAT = "wxguard-docprint-v1"
@@ -135,9 +135,7 @@ class DocumentFingerprint(Detector):
         for n, p in enumerate(self.prints):
             for h in p.shingles:
                 self.by_shingle.setdefault(h, []).append(n)
-        if self.prints:
-            stamp = ";".join(f"{p.name}:{p.created_at}" for p in self.prints)
-            self.version = "1+" + hashlib.sha256(stamp.encode()).hexdigest()[:10]  # type: ignore[misc]
+        self.version = registered_version("1", self.prints)  # type: ignore[misc]
 
     @property
     def active(self) -> bool:

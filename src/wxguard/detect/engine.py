@@ -22,11 +22,10 @@ import time
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from itertools import accumulate
 
 import hyperscan
 
-from .api import Detector, Finding, Hit, ScanBatch
+from .api import Detector, Finding, Hit, ScanBatch, join_utf8
 from .textnorm import REMOVAL_TRIGGER, Normalised, mapped_triggers, normalise
 
 Fingerprint = Callable[[str], str]
@@ -110,16 +109,11 @@ class Engine:
         if not items:
             return result
         texts = [t if "\x00" not in t else t.replace("\x00", " ") for _, t in items]
-        # Each message is preceded by a NUL, so anchors may begin with "a character that is
-        # not a digit" and still match at the start of the first message.
-        joined = "\x00" + "\x00".join(texts)
         try:
-            data = joined.encode("utf-8")
+            data, ends = join_utf8(texts)
         except UnicodeEncodeError:
             texts = [_SURROGATES.sub("\ufffd", t) for t in texts]
-            data = ("\x00" + "\x00".join(texts)).encode("utf-8")
-        # ends[i] = offset of the NUL after message i (message i spans ends[i-1]+1 .. ends[i])
-        ends = list(accumulate(len(p) + 1 for p in data[1:].split(b"\x00")))
+            data, ends = join_utf8(texts)
         n_det = len(self.detectors)
         by_anchor: list[set[int]] = [set() for _ in self._anchors]
         slow: set[int] = set()
@@ -151,13 +145,14 @@ class Engine:
                 for di in a.detectors:
                     anchored[di][a.pattern] = by_anchor[k]
         everyone = range(len(texts))
+        utf8 = None if slow else (data, ends)  # the normalised texts' buffer, if unchanged
         keyed: list[tuple[tuple[int, int, str], Finding]] = []  # (message, start, detector)
         for di, det in enumerate(self.detectors):
             if di in self._scan_all:
-                batch = ScanBatch(norm, everyone, md5s)
+                batch = ScanBatch(norm, everyone, md5s, utf8=utf8)
             elif anchored[di]:
                 found = set().union(*anchored[di].values())
-                batch = ScanBatch(norm, sorted(found), md5s, anchored[di])
+                batch = ScanBatch(norm, sorted(found), md5s, anchored[di], utf8)
             else:
                 continue
             t0 = time.perf_counter()

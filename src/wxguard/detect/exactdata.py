@@ -14,7 +14,6 @@ number or address, so a common name alone never fires.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import re
 import time
@@ -25,7 +24,7 @@ import msgspec
 
 from .api import Anchor, DetectConfig, Detector, DetectorError, Explanation, Hit, ScanBatch
 from .patterns import digit_run
-from .registered import KeyedHash, key_check, load_items, save_item
+from .registered import KeyedHash, key_check, load_items, registered_version, save_item
 from .textnorm import normalise
 
 FORMAT = "wxguard-edm-v1"
@@ -161,9 +160,7 @@ class ExactDataMatch(Detector):
         self.keyed = config.keyed_hash
         folder = edm_dir(config.data_dir) if config.data_dir else None
         self.indexes = load_indexes(folder, self.keyed) if folder and self.keyed else []
-        if self.indexes:  # registering or replacing a table makes the next scan redo this one
-            stamp = ";".join(f"{x.name}:{x.created_at}" for x in self.indexes)
-            self.version = "1+" + hashlib.sha256(stamp.encode()).hexdigest()[:10]  # type: ignore[misc]
+        self.version = registered_version("1", self.indexes)  # type: ignore[misc]
 
     @property
     def active(self) -> bool:

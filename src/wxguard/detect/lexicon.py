@@ -267,8 +267,7 @@ class LexiconDetector(Detector):
             return
         per_msg: dict[int, list[tuple[int, int, _Term]]] = {}
         if self._db is not None:
-            data = ("\x00" + "\x00".join(texts)).encode("utf-8")
-            ends = list(accumulate(len(p) + 1 for p in data[1:].split(b"\x00")))
+            data, ends = batch.joined_utf8()
             found: list[tuple[int, int]] = []
             self._db.scan(
                 data, match_event_handler=lambda eid, _f, to, _fl, _c: found.append((eid, to))
@@ -285,6 +284,8 @@ class LexiconDetector(Detector):
                 per_msg.setdefault(i, []).append((s, s + t.length, t))
         for i, hits in per_msg.items():
             yield from self._emit(i, hits)
+        if not any(lex.patterns for lex in self.lexicons):
+            return
         joined = "\x00".join(texts)
         starts = [0, *accumulate(len(t) + 1 for t in texts)]
         for lex in self.lexicons:

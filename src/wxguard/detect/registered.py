@@ -7,11 +7,12 @@ another archive's key is refused instead of silently matching nothing.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import msgspec
 
@@ -25,6 +26,20 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9\-]{0,62}$")
 def key_check(keyed: KeyedHash) -> str:
     """A short, non-secret value telling which key an item was made with."""
     return keyed(b"wxguard-edm-key-check").hex()[:16]
+
+
+class _Registered(Protocol):
+    name: str
+    created_at: int
+
+
+def registered_version(base: str, items: Sequence[_Registered]) -> str:
+    """A detector's version given what is registered: registering or replacing an item
+    changes it, so the next ``wxguard scan`` looks again with that detector."""
+    if not items:
+        return base
+    stamp = ";".join(f"{x.name}:{x.created_at}" for x in items)
+    return f"{base}+{hashlib.sha256(stamp.encode()).hexdigest()[:10]}"
 
 
 def save_item(folder: Path, name: str, item: msgspec.Struct, what: str, replace: bool) -> Path:
@@ -43,6 +58,15 @@ def save_item(folder: Path, name: str, item: msgspec.Struct, what: str, replace:
         os.fsync(f.fileno())
     os.replace(tmp, path)
     return path
+
+
+def remove_item(folder: Path, name: str, what: str) -> None:
+    """Delete ``folder/name.json``; a name that could not have been saved is refused, so a
+    name like ``../x`` never reaches a file outside ``folder``."""
+    path = folder / f"{name}.json"
+    if not _NAME.match(name) or not path.exists():
+        raise DetectorError(f"no {what} named {name!r}")
+    path.unlink()
 
 
 def load_items(
