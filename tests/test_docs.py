@@ -60,3 +60,14 @@ def test_detector_tables_in_docs_are_current() -> None:
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert p.returncode == 0, p.stderr
+
+
+def test_every_default_policy_and_sink_type_is_documented() -> None:
+    from wxguard.delivery.config import SINK_TYPES
+    from wxguard.policy.pack import load_policies
+
+    pol = (ROOT / "docs/policies.md").read_text("utf-8")
+    missing = [p.id for p in load_policies(None).policies if f"| `{p.id}` |" not in pol]
+    assert not missing, f"default policies missing from docs/policies.md: {missing}"
+    ops = (ROOT / "docs/operations.md").read_text("utf-8")
+    assert all(f'type = "{t}"' in ops for t in SINK_TYPES), "sink type missing from operations.md"

@@ -249,7 +249,8 @@ def verify(
         status = "[bold green]OK[/]" if rep.ok else "[bold red]FAILED[/]"
         out.print(
             f"{status}: {rep.records:,} ledger records "
-            f"({rep.messages:,} messages, {rep.blobs:,} blobs), "
+            f"({rep.messages:,} messages, {rep.blobs:,} blobs, "
+            f"{rep.audit_events:,} audit events), "
             f"{rep.checkpoints} checkpoints; signing key {rep.public_key_fingerprint}"
         )
         for w in rep.warnings:
@@ -441,7 +442,7 @@ def demo(
                 total, _files = run_ingest(
                     a, [src.with_name("demo.directory.jsonl"), src], "auto", "wecom"
                 )
-        scanned = _demo_scan(d)
+        scanned = _demo_scan(d, summary["approvals"])
         from .stats import collect
 
         with Archive.open(d) as a:
@@ -456,23 +457,17 @@ def demo(
     print_stats(s)
     top = ", ".join(f"{k} {v:,}" for k, v in list(scanned["by_entity"].items())[:8])
     out.print(f"Scanned: {scanned['findings']:,} findings ({top})")
+    out.print(f"Policies: {scanned['alerts']:,} alerts over {scanned['alert_messages']:,} messages")
     out.print(
         f"Next: [bold]wxguard verify --data {d}[/], [bold]wxguard stats --data {d}[/], "
-        f"[bold]wxguard scan --data {d} --text '…'[/]"
+        f"[bold]wxguard alerts list --data {d}[/]"
     )
 
 
-def _demo_scan(d: Path) -> dict[str, Any]:
-    """Install the demo company's lexicons and scan what was loaded."""
-    from .demo.lexicons import write_demo_settings
-    from .detect.registry import DetectorRegistry
-    from .detect.scan import archive_config, scan_archive
+def _demo_scan(d: Path, approvals: dict[str, list[str]]) -> dict[str, Any]:
+    from .demo.setup import scan_and_evaluate
 
-    write_demo_settings(d)
-    with Archive.open(d, write=True) as a:
-        summary = scan_archive(a, DetectorRegistry.load(archive_config(a)))
-    by_entity = dict(sorted(summary.by_entity.items(), key=lambda kv: -kv[1]))
-    return {"findings": summary.findings, "by_entity": by_entity}
+    return scan_and_evaluate(d, approvals)
 
 
 @demo_app.command("generate")
@@ -497,4 +492,4 @@ def main() -> None:
 
 
 # Commands defined in their own modules register on `app` when imported (kept out of this hub).
-from . import cli_detect, cli_register  # noqa: E402, F401
+from . import cli_detect, cli_policy, cli_register  # noqa: E402, F401

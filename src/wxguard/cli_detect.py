@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import os
+import re
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from itertools import islice
@@ -121,12 +123,17 @@ def _registry(cfg: DetectConfig, only: list[str] | None, cheap_only: bool) -> De
 
 
 def parse_since(text: str) -> int:
-    """``YYYY-MM-DD`` or an ISO date-time; without an offset, China Standard Time (UTC+8)."""
+    """``90d`` / ``12h`` (before now), ``YYYY-MM-DD`` or an ISO date-time; without an offset,
+    China Standard Time (UTC+8)."""
+    rel = re.fullmatch(r"([1-9][0-9]{0,5})([dhm])", text.strip())
+    if rel:
+        n = int(rel.group(1)) * {"d": 86_400, "h": 3600, "m": 60}[rel.group(2)]
+        return int((time.time() - n) * 1000)
     try:
         when = dt.datetime.fromisoformat(text)
     except ValueError:
         raise typer.BadParameter(
-            f"{text!r} is not a date; use YYYY-MM-DD or YYYY-MM-DDTHH:MM[+08:00]"
+            f"{text!r} is not a date; use 90d, 12h, YYYY-MM-DD or YYYY-MM-DDTHH:MM[+08:00]"
         ) from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=CST)
@@ -153,9 +160,19 @@ def scan(
         Path | None,
         typer.Option("--input", help='Scan a JSONL file of {"id": ..., "text": ...} objects'),
     ] = None,
+    policy: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--policy", help="Evaluate only this policy (repeatable); with --since, over history"
+        ),
+    ] = None,
+    policies: Annotated[
+        bool, typer.Option(help="Evaluate policies after scanning (alerts, inventory)")
+    ] = True,
     output: FormatOpt = OutputFormat.text,
 ) -> None:
-    """Find PII, secrets and lexicon terms: in the archive (incrementally), a text or a file."""
+    """Find PII, secrets and lexicon terms (in the archive incrementally, a text or a file),
+    then evaluate policies into alerts."""
     since_ms = parse_since(since) if since else None
     if text is not None or input_file is not None:
         if text is not None and input_file is not None:
@@ -173,6 +190,12 @@ def scan(
                 a, reg, rescan=rescan, since_ms=since_ms,
                 progress=lambda n: bar.advance(task, n),
             )  # fmt: skip
+        policy_part = None
+        if policies and (detector or cheap_only) and not policy:
+            _warn("[yellow]note:[/]", "policies run after a full scan (no --detector or "
+                  "--cheap-only), or name them with --policy")  # fmt: skip
+        elif policies:
+            policy_part = _run_policies(a, reg, policy, since_ms)
     report: dict[str, Any] = {
         "run_id": summary.run_id,
         "messages": summary.messages,
@@ -184,6 +207,8 @@ def scan(
         "problems": [p.__dict__ for p in summary.problems],
         "seconds": round(summary.seconds, 2),
     }
+    if policy_part is not None:
+        report["policies"] = policy_part
     if output == OutputFormat.json:
         _print_json(report)
         return
@@ -199,6 +224,52 @@ def scan(
         _warn("[red]detector failed:[/]", f"{f.detector}: {f.reason}")
     for p in summary.problems:
         _warn("[yellow]not loaded:[/]", f"{p.detector}: {p.reason}")
+    if policy_part is not None:
+        _print_policy_part(policy_part)
+
+
+def _run_policies(
+    a: Archive, reg: DetectorRegistry, only: list[str] | None, since_ms: int | None
+) -> dict[str, Any]:
+    from .cli_policy import policy_report
+    from .delivery.config import ConfigError, load_alerting
+    from .delivery.outbox import deliver
+    from .policy.service import run_policies
+
+    try:
+        with _progress() as bar:
+            task = bar.add_task("policies", total=None)
+            s, pset = run_policies(
+                a, only=only, since_ms=since_ms, detector_ids=[d.id for d in reg.detectors],
+                progress=lambda n: bar.advance(task, n),
+            )  # fmt: skip
+        part = policy_report(s)
+        part["problems"] = pset.problems
+        if s.notices or s.nudges:
+            rep = deliver(a, load_alerting(a.data_dir), a.data_dir)
+            part["delivery"] = rep.__dict__
+    except (ValueError, ConfigError) as e:
+        fail(_esc(str(e)))
+    return part
+
+
+def _print_policy_part(p: dict[str, Any]) -> None:
+    out.print(
+        f"Policies: {p['messages']:,} messages evaluated, {p['alerts_created']:,} new alerts, "
+        f"{p['alerts_grown']:,} grown; {p['notices']} notices and {p['nudges']} nudges queued"
+    )
+    if p["by_policy"]:
+        _table("alert evidence by policy", ["policy", "messages"], list(map(list, sorted(
+            p["by_policy"].items()))))  # fmt: skip
+    for msg in p["problems"]:
+        _warn("[red]policy not loaded:[/]", msg)
+    if p["started_at_end"]:
+        _warn("[yellow]new policies start with new messages:[/]", ", ".join(p["started_at_end"])
+              + "; apply one to history with `wxguard scan --policy ID --since 90d`")  # fmt: skip
+    dl = p.get("delivery")
+    if dl:
+        out.print(f"Delivered {dl['delivered']}, retrying {dl['retrying']}, failed {dl['failed']}"
+                  + "".join(f"; {k}: {_esc(v)}" for k, v in dl["errors"].items()))  # fmt: skip
 
 
 def _scan_adhoc(

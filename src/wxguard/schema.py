@@ -136,6 +136,97 @@ MIGRATIONS: list[str] = [
         faults TEXT NOT NULL DEFAULT '[]'
     );
     """,
+    # 3: policies, alerts, third-party inventory, allowlists, audit trail, delivery outbox
+    """
+    CREATE TABLE audit (
+        seq INTEGER PRIMARY KEY,
+        at INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        detail TEXT NOT NULL
+    );
+    CREATE TABLE policy_state (
+        policy TEXT PRIMARY KEY,
+        version INTEGER NOT NULL,
+        digest TEXT NOT NULL,
+        last_seq INTEGER NOT NULL
+    );
+    CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY,
+        policy TEXT NOT NULL,
+        policy_version INTEGER NOT NULL,
+        policy_digest TEXT NOT NULL,
+        behaviour TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        conv_fp BLOB NOT NULL,
+        state TEXT NOT NULL,
+        first_at INTEGER NOT NULL,
+        last_at INTEGER NOT NULL,
+        messages INTEGER NOT NULL,
+        subjects TEXT NOT NULL,
+        restricted INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE INDEX alerts_open ON alerts (policy, conv_fp, last_at);
+    CREATE INDEX alerts_by_state ON alerts (state, severity);
+    CREATE TABLE alert_evidence (
+        alert_id INTEGER NOT NULL,
+        policy TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        at INTEGER NOT NULL,
+        findings TEXT NOT NULL,
+        PRIMARY KEY (policy, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX evidence_by_alert ON alert_evidence (alert_id, seq);
+    CREATE TABLE inventory (
+        kind TEXT NOT NULL,
+        ident TEXT NOT NULL,
+        name TEXT NOT NULL,
+        status TEXT NOT NULL,
+        first_seen INTEGER,
+        last_seen INTEGER,
+        uses INTEGER NOT NULL,
+        note TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (kind, ident)
+    ) WITHOUT ROWID;
+    CREATE TABLE inventory_users (
+        kind TEXT NOT NULL,
+        ident TEXT NOT NULL,
+        participant_fp BLOB NOT NULL,
+        uses INTEGER NOT NULL,
+        last_seen INTEGER NOT NULL,
+        PRIMARY KEY (kind, ident, participant_fp)
+    ) WITHOUT ROWID;
+    CREATE TABLE allowlist (
+        list TEXT NOT NULL,
+        ident TEXT NOT NULL,
+        note TEXT NOT NULL,
+        added_at INTEGER NOT NULL,
+        PRIMARY KEY (list, ident)
+    ) WITHOUT ROWID;
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        sink TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        alert_id INTEGER,
+        payload TEXT NOT NULL,
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_at INTEGER NOT NULL,
+        last_error TEXT NOT NULL DEFAULT '',
+        created_at INTEGER NOT NULL,
+        delivered_at INTEGER
+    );
+    CREATE INDEX outbox_due ON outbox (status, next_at);
+    CREATE TABLE nudges (
+        employee_fp BLOB NOT NULL,
+        policy TEXT NOT NULL,
+        at INTEGER NOT NULL
+    );
+    CREATE INDEX nudges_by_employee ON nudges (employee_fp, at);
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

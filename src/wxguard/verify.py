@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .archive import Archive
+from .audit import audit_leaf
 from .crypto import IntegrityError, KeyProblem, open_sealed
 from .ledger import GENESIS, Frontier, chain_next, checkpoint_message, leaf_hash
 from .model import message_id
@@ -29,10 +30,12 @@ _WALK = """
 SELECT l.seq, l.kind, l.ref, l.leaf, l.chain,
        m.source, m.source_msg_id, m.kind, m.sent_at, m.sender_fp, m.conv_fp, m.chat, m.key_id,
        m.content_fp, m.flags, m.media_bytes, m.body,
-       b.size, b.key_id, b.file_digest
+       b.size, b.key_id, b.file_digest,
+       a.at, a.actor, a.action, a.subject, a.detail
 FROM ledger l
 LEFT JOIN messages m ON l.kind = 'message' AND m.seq = l.seq
 LEFT JOIN blobs b ON l.kind = 'blob' AND b.seq = l.seq AND b.id = l.ref
+LEFT JOIN audit a ON l.kind = 'audit' AND a.seq = l.seq
 ORDER BY l.seq
 """
 
@@ -54,6 +57,7 @@ class VerifyReport:
     records: int = 0
     messages: int = 0
     blobs: int = 0
+    audit_events: int = 0
     checkpoints: int = 0
     unsealed_tail: int = 0
     public_key_fingerprint: str = ""
@@ -74,6 +78,7 @@ class VerifyReport:
             "records": self.records,
             "messages": self.messages,
             "blobs": self.blobs,
+            "audit_events": self.audit_events,
             "checkpoints": self.checkpoints,
             "unsealed_tail": self.unsealed_tail,
             "public_key_fingerprint": self.public_key_fingerprint,
@@ -136,6 +141,15 @@ def _check_blob(a: Archive, ref: str, row: tuple[Any, ...] | None) -> bytes | st
     )
 
 
+def _check_audit(ref: str, row: tuple[Any, ...] | None) -> bytes | str:
+    if row is None:
+        return "audit event is missing"
+    at, actor, action, subject, detail = row
+    if action != ref:
+        return "audit event does not match the ledger reference"
+    return audit_leaf(at, actor, action, subject, detail)
+
+
 def verify(a: Archive, progress: Callable[[int], None] | None = None) -> VerifyReport:
     rep = VerifyReport(public_key_fingerprint=key_fingerprint(a.keys.public_key))
     conn = a.conn
@@ -157,6 +171,9 @@ def verify(a: Archive, progress: Callable[[int], None] | None = None) -> VerifyR
             elif kind == "blob":
                 rep.blobs += 1
                 got = _check_blob(a, ref, row[17:20] if row[17] is not None else None)
+            elif kind == "audit":
+                rep.audit_events += 1
+                got = _check_audit(ref, row[20:25] if row[20] is not None else None)
             else:
                 got = f"unknown ledger record kind {kind!r}"
             if isinstance(got, str):

@@ -256,6 +256,15 @@ class Generator:
 
     # ------------------------------------------------------------------ run
 
+    def approvals(self) -> dict[str, list[str]]:
+        """What the demo company's administrator has approved: its project groups with
+        customers, its own mini-programs and bots (the plants use others)."""
+        return {
+            "external-group": [r.id for r in self.co.rooms if r.external and r.approved],
+            "miniprogram": [user for _name, user, _title in C.APPROVED_WEAPPS],
+            "bot": [b.id for b in self.co.bots],
+        }
+
     def directory_lines(self) -> list[bytes]:
         out = []
         for p in self.co.everyone():
@@ -371,6 +380,7 @@ def generate(out: Path, messages: int, seed: int = 7) -> dict[str, Any]:
         "people": len(g.co.everyone()),
         "employees": len(g.co.employees),
         "groups": len(g.co.rooms),
+        "approvals": g.approvals(),
     }
 
 
