@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from conftest import run_cli
 from policyfix import (
     BOT_OK,
@@ -220,3 +222,64 @@ def test_scan_cli_runs_policies_and_history_by_policy(tmp_path: Path) -> None:
     assert "unseen → approved" in r.stdout
     r = run_cli("verify", data=data)
     assert "2 audit events" in r.stdout and "warning" not in r.stdout
+
+
+def test_interrupted_evaluation_resumes_without_loss_or_duplicates(
+    archive: Archive, tmp_path: Path
+) -> None:
+    from conftest import DEMO_MESSAGES, directory_of, load
+    from wxguard.demo.generator import generate
+    from wxguard.demo.lexicons import write_demo_settings
+    from wxguard.detect.registry import DetectorRegistry
+    from wxguard.detect.scan import archive_config, scan_archive
+    from wxguard.policy.service import run_policies
+
+    demo = tmp_path / "demo" / "demo.jsonl"
+    generate(demo, DEMO_MESSAGES, seed=5)
+    write_demo_settings(archive.data_dir)
+    load(archive, directory_of(demo), demo)
+    reg = DetectorRegistry.load(archive_config(archive))
+    scan_archive(archive, reg)
+    ids = [d.id for d in reg.detectors]
+
+    def crash(n: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_policies(archive, detector_ids=ids, progress=crash)
+    first = archive.conn.execute("SELECT count(*) FROM alert_evidence").fetchone()[0]
+    assert first > 0  # the first batch committed
+    run_policies(archive, detector_ids=ids)
+    got = archive.conn.execute("SELECT policy, seq FROM alert_evidence ORDER BY 1, 2").fetchall()
+    # A clean evaluation from scratch finds exactly the same evidence.
+    for t in ("alert_evidence", "alerts", "policy_state", "inventory", "inventory_users"):
+        archive.conn.execute(f"DELETE FROM {t}")
+    run_policies(archive, detector_ids=ids)
+    want = archive.conn.execute("SELECT policy, seq FROM alert_evidence ORDER BY 1, 2").fetchall()
+    assert got == want and len(want) > first
+    uses = archive.conn.execute("SELECT sum(uses) FROM inventory").fetchone()[0]
+    assert uses > 0
+
+
+def test_applies_to_and_exceptions() -> None:
+    from wxguard.model import Participant, ParticipantKind
+    from wxguard.policy.evaluate import PolicyEngine
+    from wxguard.policy.facts import Directory, Event, FindingFact
+    from wxguard.policy.spec import parse_policy
+
+    p = parse_policy(
+        "id: sales-only\nversion: 1\nname: n\nbehaviour: custom\nseverity: low\n"
+        "applies_to: {departments: [销售一部], except_titles: [总监]}\n"
+        "when: {findings: {entities: [X]}}\n", "t.yaml", None)  # fmt: skip
+    d = Directory(people={
+        "a": Participant(id="a", kind=ParticipantKind.INTERNAL, department="销售一部", title="销售经理"),
+        "b": Participant(id="b", kind=ParticipantKind.INTERNAL, department="销售一部", title="销售总监"),
+        "c": Participant(id="c", kind=ParticipantKind.INTERNAL, department="研发部"),
+    })  # fmt: skip
+    f = FindingFact("lexicon", "1", "X", 0, 1, 0.9, "00", {})
+
+    def fires(sender: str) -> bool:
+        ev = Event(1, "m", 0, "text", sender, ["z"], f"direct:{sender}|z", "direct", findings=[f])
+        return bool(PolicyEngine([p], d).feed(ev))
+
+    assert fires("a") and not fires("b") and not fires("c")
