@@ -283,3 +283,28 @@ def test_applies_to_and_exceptions() -> None:
         return bool(PolicyEngine([p], d).feed(ev))
 
     assert fires("a") and not fires("b") and not fires("c")
+
+
+def test_an_old_hit_from_a_history_run_opens_its_own_alert(archive: Archive) -> None:
+    from wxguard.policy.facts import Event
+    from wxguard.policy.pack import load_policies
+    from wxguard.policy.store import record_hit
+
+    p = load_policies(None).get("secrets-in-chat")
+    assert p is not None
+
+    def ev(seq: int, at: int) -> Event:
+        return Event(seq, f"m{seq}", at, "text", SALES, [FIN], "direct:LiNa|ZhangWei", "direct")
+
+    archive.begin()
+    now = record_hit(archive, p, "direct:LiNa|ZhangWei", [(ev(1, T0), [])], [SALES], False)
+    old = record_hit(archive, p, "direct:LiNa|ZhangWei", [(ev(2, T0 - 86_400_000), [])],
+                     [SALES], False)  # fmt: skip
+    near = record_hit(archive, p, "direct:LiNa|ZhangWei", [(ev(3, T0 - 10 * MIN), [])],
+                      [SALES], False)  # fmt: skip
+    again = record_hit(archive, p, "direct:LiNa|ZhangWei", [(ev(1, T0), [])], [SALES], False)
+    archive.commit()
+    assert now is not None and old is not None and near is not None
+    assert now.created and old.created and old.alert_id != now.alert_id
+    assert not near.created and near.alert_id == now.alert_id
+    assert again is None  # evidence is never recorded twice

@@ -101,7 +101,8 @@ class Matcher:
                 return False
             if m.has_attachment is not None and bool(ev.attachments) != m.has_attachment:
                 return False
-            return not m.file_types or any(ext in m.file_types for _, ext in ev.attachments)
+            wanted = {t.lower().lstrip(".") for t in m.file_types}
+            return not wanted or any(ext in wanted for _, ext in ev.attachments)
         if c.conversation is not None:
             cc = c.conversation
             ext = d.externals(ev)

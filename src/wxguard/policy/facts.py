@@ -88,8 +88,11 @@ class Event:
     cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
-def event_of(seq: int, m: Message, text: str, findings: list[FindingFact]) -> Event:
-    """Reduce a message (and its text view, for link domains) to its facts."""
+def event_of(
+    seq: int, m: Message, text: str, findings: list[FindingFact], sender_kind: str = ""
+) -> Event:
+    """Reduce a message (and its text view, for link domains) to its facts. ``sender_kind``
+    is the directory's word on the sender (else a guess from the id)."""
     p = m.payload
     ev = Event(
         seq=seq, message_id=m.id, sent_at=m.sent_at, kind=m.kind, sender=m.sender,
@@ -103,7 +106,7 @@ def event_of(seq: int, m: Message, text: str, findings: list[FindingFact]) -> Ev
         ev.attachments.append((a.name, ext))
     if isinstance(p, Weapp) and p.username:
         ev.third_parties.append(ThirdParty("miniprogram", p.username, p.displayname or p.title))
-    if classify_participant(m.sender) == ParticipantKind.BOT:
+    if (sender_kind or classify_participant(m.sender)) == ParticipantKind.BOT:
         ev.third_parties.append(ThirdParty("bot", m.sender))
     urls = [p.url] if isinstance(p, Link) and p.url else []
     if isinstance(p, News):

@@ -101,7 +101,7 @@ def evaluate_archive(
         s.seconds = time.perf_counter() - t0
         return s
     warm_from = _lookback(archive, active, first)
-    for events in _events(archive, warm_from, end, since_ms):
+    for events in _events(archive, directory, warm_from, end, since_ms):
         archive.begin()
         try:
             for ev in events:
@@ -169,7 +169,9 @@ def _lookback(archive: Archive, active: list[Policy], first: int) -> int:
     return first if back is None else int(back) - 1
 
 
-def _events(archive: Archive, start: int, end: int, since_ms: int | None) -> Iterator[list[Event]]:
+def _events(
+    archive: Archive, d: Directory, start: int, end: int, since_ms: int | None
+) -> Iterator[list[Event]]:
     conn = archive.conn
     last = start
     while last < end:
@@ -200,7 +202,8 @@ def _events(archive: Archive, start: int, end: int, since_ms: int | None) -> Ite
             if pt is None:
                 continue  # disposed (crypto-shredded): nothing left to judge
             m = _MESSAGE.decode(split_plaintext(pt)[1])
-            out.append(event_of(seq, m, text_view(m.payload), findings.get(seq, [])))
+            facts = findings.get(seq, [])
+            out.append(event_of(seq, m, text_view(m.payload), facts, d.kind_of(m.sender)))
         last = hi
         if out:
             yield out

@@ -227,13 +227,14 @@ def record_hit(
     if not fresh:
         return None
     conv_fp = archive.keys.fingerprints.of_id(conversation)
+    agg = seconds(policy.aggregate) * 1000
     first = min(ev.sent_at for ev in fresh)
     last = max(ev.sent_at for ev in fresh)
     now = _now_ms()
     row = c.execute(
         "SELECT id, subjects FROM alerts WHERE policy = ? AND conv_fp = ? AND state != 'closed' "
-        "AND last_at >= ? ORDER BY last_at DESC LIMIT 1",
-        (policy.id, conv_fp, first - seconds(policy.aggregate) * 1000),
+        "AND last_at >= ? AND first_at <= ? ORDER BY last_at DESC LIMIT 1",
+        (policy.id, conv_fp, first - agg, last + agg),
     ).fetchone()
     fps = _subject_fps(archive, subjects)
     if row is not None:
