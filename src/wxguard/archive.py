@@ -18,6 +18,8 @@ import os
 import sqlite3
 import time
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -231,6 +233,17 @@ class Archive:
                 ],
             )
         c.execute("COMMIT")
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """``begin`` … ``commit``, rolled back (ledger state included) on any exception."""
+        self.begin()
+        try:
+            yield
+            self.commit()
+        except BaseException:
+            self.rollback()
+            raise
 
     def rollback(self) -> None:
         if self.conn.in_transaction:

@@ -102,8 +102,7 @@ def evaluate_archive(
         return s
     warm_from = _lookback(archive, active, first)
     for events in _events(archive, directory, warm_from, end, since_ms):
-        archive.begin()
-        try:
+        with archive.transaction():
             for ev in events:
                 if ev.seq > inv_start:
                     inventory_observe(archive, ev, directory)
@@ -114,24 +113,15 @@ def evaluate_archive(
                     s.messages += 1
             last = events[-1].seq
             _advance(archive, active, starts, last, inv_start)
-            archive.commit()
-        except BaseException:
-            archive.rollback()
-            raise
         if progress:
             progress(len(events))
     if since_ms is not None:
-        archive.begin()
-        try:
+        with archive.transaction():
             audit.record(archive, actor or audit.current_actor(), "policy-retro-run",
                          ",".join(sorted(starts)), {
                              "since": since_ms, "messages": s.messages,
                              "alerts_created": s.alerts_created, "evidence": s.evidence,
                              "versions": s.policies})  # fmt: skip
-            archive.commit()
-        except BaseException:
-            archive.rollback()
-            raise
     s.seconds = time.perf_counter() - t0
     return s
 

@@ -60,8 +60,7 @@ def allowlist_add(archive: Archive, lst: str, ident: str, note: str, actor: str)
         raise PolicyStoreError(f"unknown allowlist {lst!r}; choose one of {', '.join(LISTS)}")
     if not ident.strip():
         raise PolicyStoreError("an allowlist entry needs an id")
-    archive.begin()
-    try:
+    with archive.transaction():
         cur = archive.conn.execute(
             "INSERT INTO allowlist (list, ident, note, added_at) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (list, ident) DO NOTHING",
@@ -70,26 +69,17 @@ def allowlist_add(archive: Archive, lst: str, ident: str, note: str, actor: str)
         added = cur.rowcount == 1
         if added:
             audit.record(archive, actor, "allowlist-add", f"{lst}:{ident}", {"note": note})
-        archive.commit()
-    except BaseException:
-        archive.rollback()
-        raise
     return added
 
 
 def allowlist_remove(archive: Archive, lst: str, ident: str, note: str, actor: str) -> bool:
-    archive.begin()
-    try:
+    with archive.transaction():
         cur = archive.conn.execute(
             "DELETE FROM allowlist WHERE list = ? AND ident = ?", (lst, ident)
         )
         removed = cur.rowcount == 1
         if removed:
             audit.record(archive, actor, "allowlist-remove", f"{lst}:{ident}", {"note": note})
-        archive.commit()
-    except BaseException:
-        archive.rollback()
-        raise
     return removed
 
 
@@ -135,8 +125,7 @@ def set_status(
         raise PolicyStoreError(f"unknown kind {kind!r}; choose one of {', '.join(INVENTORY_KINDS)}")
     if status not in STATUSES:
         raise PolicyStoreError(f"unknown status {status!r}; choose one of {', '.join(STATUSES)}")
-    archive.begin()
-    try:
+    with archive.transaction():
         row = archive.conn.execute(
             "SELECT status FROM inventory WHERE kind = ? AND ident = ?", (kind, ident)
         ).fetchone()
@@ -155,10 +144,6 @@ def set_status(
         if before != status:
             detail = {"from": before, "to": status, "note": note}
             audit.record(archive, actor, "inventory-status", f"{kind}:{ident}", detail)
-        archive.commit()
-    except BaseException:
-        archive.rollback()
-        raise
     return str(before)
 
 
