@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import msgspec
@@ -37,8 +37,9 @@ from .model import (
     Voice,
     VoipDocShare,
     classify_participant,
+    message_id,
 )
-from .proofcheck import commitment
+from .proofcheck import commitment, split_plaintext
 from .textview import attachments_of
 
 _CONVERSATION_DEC = msgspec.json.Decoder(Conversation)
@@ -105,6 +106,44 @@ def open_body(archive: Archive, seq: int, mid: str, kid: int, body: bytes | None
     if aead is None or body is None:
         return None
     return archive.codec.unpack(open_sealed(aead, body, body_aad(seq, mid)))
+
+
+_MESSAGE = msgspec.json.Decoder(Message)
+
+
+def opened_batches(
+    archive: Archive,
+    after: int,
+    *,
+    until: int | None = None,
+    since_ms: int | None = None,
+    batch: int = 2000,
+) -> Iterator[list[tuple[int, str, Message]]]:
+    """(seq, message id, message) for seq in (after, until], sent at/after ``since_ms`` when
+    given, decrypted and decoded, in seq order, ``batch`` rows at a time. Messages whose key
+    was destroyed are skipped; a batch that is all skipped is not yielded."""
+    last = after
+    while True:
+        q = "SELECT seq, source, source_msg_id, key_id, body FROM messages WHERE seq > ?"
+        args: list[int] = [last]
+        if until is not None:
+            q += " AND seq <= ?"
+            args.append(until)
+        if since_ms is not None:
+            q += " AND sent_at >= ?"
+            args.append(since_ms)
+        rows = archive.conn.execute(q + " ORDER BY seq LIMIT ?", (*args, batch)).fetchall()
+        if not rows:
+            return
+        out = []
+        for seq, source, msgid, kid, body in rows:
+            mid = message_id(source, msgid)
+            pt = open_body(archive, seq, mid, kid, body)
+            if pt is not None:
+                out.append((seq, mid, _MESSAGE.decode(split_plaintext(pt)[1])))
+        last = rows[-1][0]
+        if out:
+            yield out
 
 
 def blob_stored_digest(blob_id: str, size: int, key_id: int, file_digest: bytes) -> bytes:

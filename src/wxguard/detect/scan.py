@@ -21,9 +21,8 @@ from pathlib import Path
 import msgspec
 
 from ..archive import Archive, _now_ms
-from ..model import Message, message_id
-from ..proofcheck import split_plaintext
-from ..seal import open_body
+from ..model import message_id
+from ..seal import opened_batches
 from ..textview import attachments_of, text_view
 from .api import DetectConfig, Detector, DetectorError, Explanation, Finding
 from .engine import DetectorFault, Engine, ScanResult
@@ -31,7 +30,6 @@ from .linear import SHIPPED
 from .registry import DetectorRegistry, LoadProblem
 
 BATCH = 2000
-_MESSAGE = msgspec.json.Decoder(Message)
 _EXPL = msgspec.json.Encoder()
 
 Progress = Callable[[int], None]
@@ -225,28 +223,12 @@ Row = tuple[int, str, str, tuple[str, ...]]  # seq, message id, text view, attac
 
 def _batches(archive: Archive, start: int, since_ms: int | None) -> Iterator[list[Row]]:
     """(seq, message id, text view, md5s) in seq order, BATCH at a time; shredded skipped."""
-    last = start
-    while True:
-        q = "SELECT seq, source, source_msg_id, key_id, body FROM messages WHERE seq > ?"
-        args: tuple[int, ...] = (last,)
-        if since_ms is not None:
-            q += " AND sent_at >= ?"
-            args = (last, since_ms)
-        rows = archive.conn.execute(q + " ORDER BY seq LIMIT ?", (*args, BATCH)).fetchall()
-        if not rows:
-            return
-        out = []
-        for seq, source, msgid, kid, body in rows:
-            mid = message_id(source, msgid)
-            pt = open_body(archive, seq, mid, kid, body)
-            if pt is None:
-                continue
-            m = _MESSAGE.decode(split_plaintext(pt)[1])
-            md5s = tuple(a.md5 for a in attachments_of(m.payload) if a.md5)
-            out.append((seq, mid, text_view(m.payload), md5s))
-        last = rows[-1][0]
-        if out:
-            yield out
+    for batch in opened_batches(archive, start, since_ms=since_ms, batch=BATCH):
+        yield [
+            (seq, mid, text_view(m.payload),
+             tuple(a.md5 for a in attachments_of(m.payload) if a.md5))
+            for seq, mid, m in batch
+        ]  # fmt: skip
 
 
 def _store(archive: Archive, s: ScanSummary, result: ScanResult, rows: list[Row]) -> None:

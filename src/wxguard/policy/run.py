@@ -18,16 +18,14 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgspec
 import orjson
 
 from .. import audit
 from ..archive import Archive, _now_ms
 from ..delivery.config import AlertingConfig
 from ..delivery.outbox import enqueue
-from ..model import Message, message_id
-from ..proofcheck import split_plaintext
-from ..seal import open_body
+from ..model import message_id
+from ..seal import opened_batches
 from ..textview import text_view
 from .evaluate import Hit, PolicyEngine
 from .facts import Directory, Event, FindingFact, event_of
@@ -36,7 +34,6 @@ from .store import inventory_observe, load_directory, record_hit
 
 BATCH = 2000
 INVENTORY = "~inventory"  # policy_state row tracking third-party inventory counting
-_MESSAGE = msgspec.json.Decoder(Message)
 
 
 @dataclass
@@ -163,40 +160,20 @@ def _events(
     archive: Archive, d: Directory, start: int, end: int, since_ms: int | None
 ) -> Iterator[list[Event]]:
     conn = archive.conn
-    last = start
-    while last < end:
-        q = (
-            "SELECT seq, source, source_msg_id, key_id, body FROM messages "
-            "WHERE seq > ? AND seq <= ?"
-        )
-        args: list[Any] = [last, end]
-        if since_ms is not None:
-            q += " AND sent_at >= ?"
-            args.append(since_ms)
-        rows = conn.execute(q + " ORDER BY seq LIMIT ?", (*args, BATCH)).fetchall()
-        if not rows:
-            return
-        lo, hi = rows[0][0], rows[-1][0]
+    for batch in opened_batches(archive, start, until=end, since_ms=since_ms, batch=BATCH):
         findings: dict[int, list[FindingFact]] = {}
         for seq, det, ver, ent, a, b, score, fp, expl in conn.execute(
             "SELECT seq, detector, version, entity, span_start, span_end, score, value_fp, "
             "explanation FROM findings WHERE seq BETWEEN ? AND ? ORDER BY seq, span_start",
-            (lo, hi),
+            (batch[0][0], batch[-1][0]),
         ):
             findings.setdefault(seq, []).append(
                 FindingFact(det, ver, ent, a, b, score, bytes(fp).hex(), orjson.loads(expl))
             )
-        out = []
-        for seq, source, msgid, kid, body in rows:
-            pt = open_body(archive, seq, message_id(source, msgid), kid, body)
-            if pt is None:
-                continue  # disposed (crypto-shredded): nothing left to judge
-            m = _MESSAGE.decode(split_plaintext(pt)[1])
-            facts = findings.get(seq, [])
-            out.append(event_of(seq, m, text_view(m.payload), facts, d.kind_of(m.sender)))
-        last = hi
-        if out:
-            yield out
+        yield [
+            event_of(seq, m, text_view(m.payload), findings.get(seq, []), d.kind_of(m.sender))
+            for seq, _mid, m in batch
+        ]
 
 
 def alert_payload(archive: Archive, alert_id: int, p: Policy, restricted: bool) -> dict[str, Any]:
