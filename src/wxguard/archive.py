@@ -278,13 +278,8 @@ class Archive:
 
     def seal_checkpoint(self) -> Checkpoint | None:
         """Sign a checkpoint over everything appended so far (own transaction)."""
-        self.begin()
-        try:
+        with self.transaction():
             cp = self.checkpoint_if_due(force=True)
-            self.commit()
-        except BaseException:
-            self.rollback()
-            raise
         return cp
 
 

@@ -26,6 +26,7 @@ from .cli import (
     fail,
     out,
 )
+from .cli_detect import CST
 from .delivery.config import ConfigError, load_alerting
 from .delivery.outbox import deliver, status
 from .detect.api import DetectorError
@@ -59,7 +60,6 @@ app.add_typer(policies_app, name="policies")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(inventory_app, name="inventory")
 app.add_typer(allowlist_app, name="allowlist")
-CST = dt.timezone(dt.timedelta(hours=8))
 NoteOpt = Annotated[str, typer.Option("--note", help="Why (kept in the audit trail)")]
 
 

@@ -8,7 +8,6 @@ the file itself can be checked into configuration management.
 from __future__ import annotations
 
 import os
-import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
@@ -16,7 +15,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta, Struct, field
 
-from ..policy.spec import SEVERITIES, Duration, Severity
+from ..policy.spec import SEVERITIES, Duration, Severity, split_validation_error
 
 CONFIG_NAME = "alerting.toml"
 Name = Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9\-]{0,40}$")]
@@ -94,9 +93,6 @@ class ConfigError(Exception):
     pass
 
 
-_AT = re.compile(r" - at `\$\.?([^`]*)`$")
-
-
 def load_alerting(data_dir: Path) -> AlertingConfig:
     path = data_dir / CONFIG_NAME
     if not path.exists():
@@ -108,10 +104,9 @@ def load_alerting(data_dir: Path) -> AlertingConfig:
     try:
         cfg = msgspec.convert(doc, AlertingConfig)
     except msgspec.ValidationError as e:
-        msg = str(e)
-        m = _AT.search(msg)
-        key = m.group(1) if m else ""
-        raise ConfigError(f"{path}: key '{key}': {_AT.sub('', msg)}") from None
+        at, problem = split_validation_error(e)
+        key = at[2:] if at.startswith("$.") else ""
+        raise ConfigError(f"{path}: key '{key}': {problem}") from None
     names = [s.name for s in cfg.sinks]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:

@@ -135,8 +135,7 @@ def scan_archive(
     state = {r[0]: (r[1], r[2]) for r in st}
     fingerprint = archive_fingerprint(archive)
     starts: dict[int, list[Detector]] = {}
-    archive.begin()
-    try:
+    with archive.transaction():
         for d in dets:
             version, last = state.get(d.id, ("", 0))
             if rescan or version != d.version:
@@ -163,14 +162,9 @@ def scan_archive(
             (_now_ms(), mode, json.dumps(s.detectors)),
         )
         s.run_id = int(cur.lastrowid or 0)
-        archive.commit()
-    except BaseException:
-        archive.rollback()
-        raise
     groups = [_Group(k, v, Engine(v, fingerprint)) for k, v in sorted(starts.items())]
     for rows in _batches(archive, min(g.start for g in groups), since_ms):
-        archive.begin()
-        try:
+        with archive.transaction():
             result = ScanResult()
             for g in groups:
                 mine = [r for r in rows if r[0] > g.start]
@@ -185,10 +179,6 @@ def scan_archive(
                 for g in groups:
                     for d in g.detectors:
                         _set_state(archive, d, rows[-1][0])
-            archive.commit()
-        except BaseException:
-            archive.rollback()
-            raise
         s.messages += len(rows)
         if progress:
             progress(len(rows))

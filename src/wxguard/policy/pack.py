@@ -13,6 +13,7 @@ from importlib import resources
 from importlib.metadata import entry_points
 from pathlib import Path
 
+from ..detect.registry import GROUP
 from .spec import Policy, PolicyError, parse_policy
 
 FOLDER = "policies"
@@ -33,7 +34,7 @@ class PolicySet:
 
 def detector_ids() -> list[str]:
     """Ids of every installed detector (entry points), for validating policy references."""
-    return sorted(ep.name for ep in entry_points(group="wxguard.detectors"))
+    return sorted(ep.name for ep in entry_points(group=GROUP))
 
 
 def builtin_files() -> list[tuple[str, str]]:

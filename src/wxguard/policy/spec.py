@@ -161,6 +161,16 @@ class PolicyError(Exception):
 
 
 _AT = re.compile(r" - at `(\$[^`]*)`$")
+
+
+def split_validation_error(e: msgspec.ValidationError) -> tuple[str, str]:
+    """msgspec's ``"<problem> - at `$.a[0].b`"`` as ``("$.a[0].b", "<problem>")``; the
+    path is ``"$"`` when the problem is with the document as a whole."""
+    msg = str(e)
+    m = _AT.search(msg)
+    return (m.group(1) if m else "$"), _AT.sub("", msg)
+
+
 _UNKNOWN = re.compile(r"Object contains unknown field `([^`]+)`")
 
 
@@ -198,11 +208,8 @@ def parse_policy(text: str, source: str, known_detectors: Iterable[str] | None =
     try:
         policy = msgspec.convert(raw, Policy)
     except msgspec.ValidationError as e:
-        msg = str(e)
-        m = _AT.search(msg)
-        path = m.group(1) if m else "$"
-        line, key = _where(path, lines, msg)
-        text_ = _AT.sub("", msg)
+        path, text_ = split_validation_error(e)
+        line, key = _where(path, lines, str(e))
         for pattern, plain in _PLAIN.items():
             text_ = text_.replace(pattern, plain)
         raise PolicyError(f"{source}:{line or 1}: key {_key(key)}: {text_}") from None

@@ -17,7 +17,7 @@ import orjson
 
 from .. import audit
 from ..archive import Archive, _now_ms
-from ..crypto import open_sealed
+from ..interchange import iter_directory
 from ..model import Conversation, Participant
 from .facts import LISTS, Directory, Event
 from .spec import SEVERITIES, Policy, seconds
@@ -34,15 +34,15 @@ class PolicyStoreError(Exception):
 
 
 def load_directory(archive: Archive) -> Directory:
-    keys = archive.keys.records
     people: dict[str, Participant] = {}
-    for fp, enc in archive.conn.execute("SELECT fp, enc FROM participants"):
-        p = _PARTICIPANT.decode(open_sealed(keys, enc, b"participant\x00" + fp))
-        people[p.id] = p
     convs: dict[str, Conversation] = {}
-    for fp, enc in archive.conn.execute("SELECT fp, enc FROM conversations"):
-        c = _CONVERSATION.decode(open_sealed(keys, enc, b"conversation\x00" + fp))
-        convs[c.id] = c
+    for typ, body in iter_directory(archive):
+        if typ == "participant":
+            p = _PARTICIPANT.decode(body)
+            people[p.id] = p
+        else:
+            c = _CONVERSATION.decode(body)
+            convs[c.id] = c
     allow: dict[str, set[str]] = {}
     for lst, ident in archive.conn.execute("SELECT list, ident FROM allowlist"):
         allow.setdefault(lst, set()).add(ident)
@@ -50,6 +50,12 @@ def load_directory(archive: Archive) -> Directory:
         (k, i): s for k, i, s in archive.conn.execute("SELECT kind, ident, status FROM inventory")
     }
     return Directory(people=people, conversations=convs, allow=allow, status=status)
+
+
+def people_by_fp(archive: Archive, directory: Directory) -> dict[bytes, Participant]:
+    """The directory's people keyed by the fingerprint alerts and the inventory store."""
+    of_id = archive.keys.fingerprints.of_id
+    return {of_id(p.id): p for p in directory.people.values()}
 
 
 # --------------------------------------------------------------------------- allowlists
@@ -156,8 +162,7 @@ def inventory(archive: Archive, directory: Directory | None = None) -> list[dict
         users.setdefault((k, i), []).append((bytes(fp), n))
     names: dict[bytes, str] = {}
     if directory is not None:
-        of_id = archive.keys.fingerprints.of_id
-        names = {of_id(p.id): (p.name or p.id) for p in directory.people.values()}
+        names = {fp: (p.name or p.id) for fp, p in people_by_fp(archive, directory).items()}
     out = []
     for k, i, name, status, first, last, uses, note in c.execute(
         "SELECT kind, ident, name, status, first_seen, last_seen, uses, note FROM inventory "
@@ -291,7 +296,7 @@ def alert_detail(archive: Archive, alert_id: int, directory: Directory) -> dict[
         raise PolicyStoreError(f"no alert {alert_id}")
     alert, conv_fp, subjects = rows
     of_id = archive.keys.fingerprints.of_id
-    by_fp = {of_id(p.id).hex(): p for p in directory.people.values()}
+    by_fp = {fp.hex(): p for fp, p in people_by_fp(archive, directory).items()}
     conv = next((c for c in directory.conversations.values() if of_id(c.id) == conv_fp), None)
     alert["conversation"] = (conv.name or conv.id) if conv is not None else conv_fp.hex()[:16]
     alert["subjects"] = [
