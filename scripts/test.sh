@@ -1,8 +1,18 @@
 #!/usr/bin/env bash
 # Set up everything the test suite needs on a fresh machine, then run it:
-# lint (ruff), types (mypy) and the tests (pytest). Used by .ci/run.
+# Chromium for the browser tests, lint (ruff), types (mypy) and the tests (pytest).
+# Used by .ci/run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# Browser tests drive Debian's Chromium (never a downloaded browser).
+if ! command -v chromium >/dev/null 2>&1; then
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1 || {
+        $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium chromium-driver
+    }
+fi
 
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip

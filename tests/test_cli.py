@@ -50,7 +50,7 @@ def test_full_cli_flow(demo: Path, tmp_path: Path) -> None:
 
 def test_demo_command(tmp_path: Path) -> None:
     data = tmp_path / "d"
-    r = run_cli("demo", "--messages", "1200", "--format", "json", data=data)
+    r = run_cli("demo", "--no-serve", "--messages", "1200", "--format", "json", data=data)
     res = json.loads(r.stdout)
     assert not list(data.rglob("*.jsonl"))  # no plaintext input left in the data directory
     assert res["ingest"]["imported"] == 1200

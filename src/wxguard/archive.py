@@ -213,7 +213,12 @@ class Archive:
         return self.ledger_size + 1
 
     def begin(self) -> None:
+        """Start a write transaction. Another process (``wxguard serve`` recording an audit
+        event beside a running scan) may have extended the ledger since this one last wrote:
+        SQLite's write lock now serialises us, so pick up its state before appending."""
         self.conn.execute("BEGIN IMMEDIATE")
+        if self.meta("ledger_size") != str(self.ledger_size):
+            self._load_ledger_state()
 
     def commit(self) -> None:
         """Flush queued ledger rows and state, then commit the transaction."""

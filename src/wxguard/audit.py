@@ -24,6 +24,32 @@ ACTIONS = (
     "allowlist-add",
     "allowlist-remove",
     "policy-retro-run",
+    # accounts and sign-in (review/accounts.py)
+    "user-add",
+    "user-reset",
+    "user-disable",
+    "user-enable",
+    "user-roles",
+    "sign-in",
+    "sign-in-failed",
+    # every look at message plaintext, every search and download (review/service.py)
+    "view-alert",
+    "view-conversation",
+    "view-message",
+    "download",
+    "search",
+    # reviewer decisions: the evidence of review (review/workflow.py)
+    "alert-claim",
+    "alert-assign",
+    "alert-comment",
+    "alert-escalate",
+    "alert-close",
+    "alert-reopen",
+    "sampling-rule-add",
+    "sampling-rule-retire",
+    "sample-review",
+    "policy-edit",
+    "lexicon-edit",
 )
 
 
@@ -72,11 +98,24 @@ def record(archive: Archive, actor: str, action: str, subject: str, detail: dict
     return seq
 
 
-def events(archive: Archive, action: str | None = None, limit: int = 200) -> list[AuditEvent]:
-    q = "SELECT seq, at, actor, action, subject, detail FROM audit"
-    args: tuple[Any, ...] = ()
-    if action:
-        q += " WHERE action = ?"
-        args = (action,)
+def events(
+    archive: Archive,
+    action: str | None = None,
+    limit: int = 200,
+    *,
+    actor: str | None = None,
+    subject: str | None = None,
+    before: int | None = None,
+) -> list[AuditEvent]:
+    """Newest first; ``before`` pages (events with a smaller ledger seq)."""
+    q = "SELECT seq, at, actor, action, subject, detail FROM audit WHERE 1=1"
+    args: list[Any] = []
+    for col, val in (("action", action), ("actor", actor), ("subject", subject)):
+        if val:
+            q += f" AND {col} = ?"
+            args.append(val)
+    if before is not None:
+        q += " AND seq < ?"
+        args.append(before)
     rows = archive.conn.execute(q + " ORDER BY seq DESC LIMIT ?", (*args, limit)).fetchall()
     return [AuditEvent(r[0], r[1], r[2], r[3], r[4], orjson.loads(r[5])) for r in rows]

@@ -418,8 +418,12 @@ def demo(
         typer.Option(help="Keep the generated input (messages, directory, truth) in this folder"),
     ] = None,
     output: FormatOpt = OutputFormat.text,
+    serve: Annotated[
+        bool, typer.Option(help="Then serve the review app with a demo login (Ctrl-C stops)")
+    ] = True,
+    port: Annotated[int, typer.Option(help="Port for the review app")] = 8765,
 ) -> None:
-    """Generate the demo company, ingest it and show what was loaded."""
+    """Generate the demo company, ingest, scan and evaluate it, then serve the review app."""
     if ctx.invoked_subcommand is not None:
         return
     from .demo.generator import generate
@@ -449,7 +453,24 @@ def demo(
             s = collect(a)
     if output == OutputFormat.json:
         _print_json({"generated": summary, "ingest": _counts(total), "stats": s, "scan": scanned})
-        return
+    else:
+        _print_demo(d, total, s, scanned)
+    if serve:
+        from .cli_review import serve_archive
+        from .demo.setup import demo_login
+
+        with errors():
+            login = demo_login(d)
+        banner = (
+            f"Sign in as [bold]{login.user}[/] with password [bold]{login.password}[/] and the "
+            f"code from `wxguard demo code --data {d}` (or add the authenticator secret "
+            f"{login.totp_secret} to any TOTP app)."
+        )
+        with errors():
+            serve_archive(d, "127.0.0.1", port, None, None, False, banner)
+
+
+def _print_demo(d: Path, total: Counts, s: dict[str, Any], scanned: dict[str, Any]) -> None:
     out.print(
         f"Ingested {total.imported:,} messages "
         f"({total.duplicates:,} re-delivered duplicates skipped)."
@@ -457,7 +478,10 @@ def demo(
     print_stats(s)
     top = ", ".join(f"{k} {v:,}" for k, v in list(scanned["by_entity"].items())[:8])
     out.print(f"Scanned: {scanned['findings']:,} findings ({top})")
-    out.print(f"Policies: {scanned['alerts']:,} alerts over {scanned['alert_messages']:,} messages")
+    out.print(
+        f"Policies: {scanned['alerts']:,} alerts over {scanned['alert_messages']:,} messages;"
+        f" {scanned['sampled']:,} messages sampled for review"
+    )
     out.print(
         f"Next: [bold]wxguard verify --data {d}[/], [bold]wxguard stats --data {d}[/], "
         f"[bold]wxguard alerts list --data {d}[/]"
@@ -468,6 +492,25 @@ def _demo_scan(d: Path, approvals: dict[str, list[str]]) -> dict[str, Any]:
     from .demo.setup import scan_and_evaluate
 
     return scan_and_evaluate(d, approvals)
+
+
+@demo_app.command("code")
+def demo_code(data: DataOpt = None) -> None:
+    """Print the demo user's current authentication code (demo archives only)."""
+    from .demo.setup import ACTOR, DEMO_USER
+    from .review.accounts import AccountError, current_totp
+
+    with errors(), Archive.open(resolve_data_dir(data)) as a:
+        made_by_demo = a.conn.execute(
+            "SELECT 1 FROM audit WHERE action = 'user-add' AND subject = ? AND actor = ?",
+            (f"user:{DEMO_USER}", ACTOR),
+        ).fetchone()
+        if not made_by_demo:
+            fail("this archive has no demo user; run `wxguard demo` first")
+        try:
+            out.print(current_totp(a, DEMO_USER))
+        except AccountError:
+            fail("this archive has no demo user; run `wxguard demo` first")
 
 
 @demo_app.command("generate")
@@ -492,4 +535,4 @@ def main() -> None:
 
 
 # Commands defined in their own modules register on `app` when imported (kept out of this hub).
-from . import cli_detect, cli_policy, cli_register  # noqa: E402, F401
+from . import cli_detect, cli_policy, cli_register, cli_review  # noqa: E402, F401

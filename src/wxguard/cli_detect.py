@@ -245,6 +245,11 @@ def _run_policies(
             )  # fmt: skip
         part = policy_report(s)
         part["problems"] = pset.problems
+        if not only:
+            from .policy.store import load_directory
+            from .review import sampling
+
+            part["sampled"] = sampling.run(a, load_directory(a), pset)
         if s.notices or s.nudges:
             rep = deliver(a, load_alerting(a.data_dir), a.data_dir)
             part["delivery"] = rep.__dict__
@@ -261,6 +266,8 @@ def _print_policy_part(p: dict[str, Any]) -> None:
     if p["by_policy"]:
         _table("alert evidence by policy", ["policy", "messages"], list(map(list, sorted(
             p["by_policy"].items()))))  # fmt: skip
+    if p.get("sampled"):
+        out.print(f"Sampling: {p['sampled']:,} message(s) put in the sampling queue")
     for msg in p["problems"]:
         _warn("[red]policy not loaded:[/]", msg)
     if p["started_at_end"]:

@@ -227,6 +227,53 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX nudges_by_employee ON nudges (employee_fp, at);
     """,
+    # 4: review application: users, sessions, alert workflow, sampling, audited views
+    """
+    CREATE INDEX messages_by_conv ON messages (conv_fp, sent_at, seq);
+    CREATE INDEX audit_by_subject ON audit (subject, seq);
+    ALTER TABLE alerts ADD COLUMN assignee TEXT NOT NULL DEFAULT '';
+    ALTER TABLE alerts ADD COLUMN disposition TEXT NOT NULL DEFAULT '';
+    ALTER TABLE alerts ADD COLUMN escalated INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX alerts_queue ON alerts (state, last_at);
+    CREATE TABLE users (
+        name TEXT PRIMARY KEY,
+        display TEXT NOT NULL,
+        roles TEXT NOT NULL,
+        pw_hash TEXT NOT NULL,
+        totp BLOB NOT NULL,
+        totp_step INTEGER NOT NULL DEFAULT 0,
+        disabled INTEGER NOT NULL DEFAULT 0,
+        failures INTEGER NOT NULL DEFAULT 0,
+        locked_until INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL,
+        last_sign_in INTEGER
+    );
+    CREATE TABLE sessions (
+        token_hash BLOB PRIMARY KEY,
+        user TEXT NOT NULL,
+        csrf TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        last_seen INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+    );
+    CREATE TABLE sampling_rules (
+        id INTEGER PRIMARY KEY,
+        scope TEXT NOT NULL,
+        value TEXT NOT NULL,
+        percent REAL NOT NULL,
+        last_seq INTEGER NOT NULL DEFAULT 0,
+        active INTEGER NOT NULL DEFAULT 1,
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE samples (
+        rule_id INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        picked_at INTEGER NOT NULL,
+        PRIMARY KEY (rule_id, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX samples_by_state ON samples (state, seq)
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

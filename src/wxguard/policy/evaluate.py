@@ -14,9 +14,9 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ..model import ChatType
+from ..model import ChatType, Participant
 from .facts import Directory, Event, FindingFact
-from .spec import Condition, FindingCond, Policy, seconds
+from .spec import AppliesTo, Condition, FindingCond, Policy, seconds
 
 Evidence = list[tuple[Event, list[FindingFact]]]
 MAX_CHAINS = 32  # partial sequences kept per conversation (oldest dropped)
@@ -190,26 +190,10 @@ class PolicyEngine:
 
     def _subjects(self, p: Policy, ev: Event) -> list[str] | None:
         employees = self.directory.involved_employees(ev)
-        a = p.applies_to
-        if a is None:
+        if p.applies_to is None:
             return employees
         d = self.directory
-        kept = []
-        for pid in employees:
-            person = d.person(pid)
-            if (
-                pid in a.except_people
-                or person.department in a.except_departments
-                or any(t and t in person.title for t in a.except_titles)
-            ):
-                continue
-            wanted = not (a.departments or a.titles or a.people) or (
-                pid in a.people
-                or person.department in a.departments
-                or any(t and t in person.title for t in a.titles)
-            )
-            if wanted:
-                kept.append(pid)
+        kept = [pid for pid in employees if applies(p.applies_to, d.person(pid))]
         return kept or None
 
     def _key(self, per: str, ev: Event) -> str:
@@ -257,3 +241,20 @@ class PolicyEngine:
         chains.extend(grown)
         del chains[:-MAX_CHAINS]
         return done[:1]
+
+
+def applies(a: AppliesTo | None, person: Participant) -> bool:
+    """Whether a policy's ``applies_to`` covers this employee (exceptions win)."""
+    if a is None:
+        return True
+    if (
+        person.id in a.except_people
+        or person.department in a.except_departments
+        or any(t and t in person.title for t in a.except_titles)
+    ):
+        return False
+    return not (a.departments or a.titles or a.people) or (
+        person.id in a.people
+        or person.department in a.departments
+        or any(t and t in person.title for t in a.titles)
+    )
