@@ -21,7 +21,7 @@ from ..crypto import open_sealed
 from ..model import ChatType, Conversation, Message, Participant
 from ..policy import store
 from ..policy.facts import Directory
-from ..policy.pack import PolicySet, load_policies
+from ..policy.pack import FOLDER, PolicySet, load_policies
 from ..proofcheck import split_plaintext
 from ..seal import open_body
 from . import sampling, workflow
@@ -79,6 +79,8 @@ class ReviewService:
         self._conv_by_fp: dict[bytes, Conversation] = {}
         self._person_by_fp: dict[bytes, Participant] = {}
         self._cache: dict[str, tuple[float, Any]] = {}
+        self._pset: PolicySet | None = None
+        self._pset_sig: tuple[tuple[str, int, int], ...] = ()
 
     # ------------------------------------------------------------------ helpers
 
@@ -321,7 +323,7 @@ class ReviewService:
         out["conversation_key"] = conv_fp.hex()
         out["subjects"] = self._subject_labels(v, orjson.loads(row[16]))
         out["history"] = workflow.history(self.a, alert_id)
-        pset = load_policies(self.a.data_dir)
+        pset = self.policies()
         pol = pset.get(out["policy"])
         out["policy_name"] = pol.name if pol else out["policy"]
         out["policy_description"] = pol.description if pol else ""
@@ -672,7 +674,19 @@ class ReviewService:
         ]
 
     def policies(self) -> PolicySet:
-        return load_policies(self.a.data_dir)
+        """The policies in force, parsed again only when a file in DATA/policies changed
+        (the alert page needs a policy's name on every view)."""
+        folder = self.a.data_dir / FOLDER
+        sig = (
+            tuple(
+                sorted((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in folder.iterdir())
+            )
+            if folder.is_dir()
+            else ()
+        )
+        if self._pset is None or sig != self._pset_sig:
+            self._pset, self._pset_sig = load_policies(self.a.data_dir), sig
+        return self._pset
 
     def sampling_rules(self, v: Viewer) -> list[dict[str, Any]]:
         if not v.user.can("sampling-configure"):
@@ -695,14 +709,14 @@ class ReviewService:
         items = sampling.pending(self.a, self.settings.page_size)
         readable = []
         for it in items:
-            conv_fp = bytes.fromhex(self.message_conversation(it["seq"]))
-            if self._privileged(conv_fp) and not v.user.can("privileged-read"):
+            key = self.message_conversation(it["seq"])
+            if self._privileged(bytes.fromhex(key)) and not v.user.can("privileged-read"):
                 continue
+            it["conversation_key"] = key
             readable.append(it)
         views = {m.seq: m for m in self._views(v, [it["seq"] for it in readable])}
         for it in readable:
             it["message"] = views.get(it["seq"])
-            it["conversation_key"] = self.message_conversation(it["seq"])
         if readable:
             self._audit(
                 v,
