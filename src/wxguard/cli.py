@@ -195,8 +195,31 @@ def ingest(
         str, typer.Option(help="Source name for WeCom records (dedupe namespace)")
     ] = "wecom",
     output: FormatOpt = OutputFormat.text,
+    follow: Annotated[
+        bool, typer.Option("--follow", help="wecom: keep pulling (poll + msgaudit_notify)")
+    ] = False,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="wecom: settings (default DATA/wecom.toml)")
+    ] = None,
+    media: Annotated[
+        bool, typer.Option("--media/--no-media", help="wecom: download media this pass")
+    ] = True,
+    max_pages: Annotated[
+        int | None, typer.Option("--max-pages", min=1, help="wecom: stop after N pages")
+    ] = None,
 ) -> None:
-    """Ingest decrypted WeCom JSON/JSONL or wxguard interchange JSONL, exactly once."""
+    """Ingest files exactly once, or pull the WeCom session archive: `wxguard ingest wecom`.
+
+    PATHS are decrypted WeCom JSON/JSONL or wxguard interchange JSONL. The single word
+    `wecom` (with no file of that name here) pulls from Tencent with the connector in
+    DATA/wecom.toml from the stored cursor until caught up; `--follow` keeps pulling."""
+    if [str(p) for p in paths] == ["wecom"] and not Path("wecom").exists():
+        from .cli_capture import ingest_wecom
+
+        ingest_wecom(data, config, follow, media, max_pages, output)
+        return
+    if follow or config or max_pages:
+        fail("--follow, --config and --max-pages apply to `wxguard ingest wecom` only")
     d = resolve_data_dir(data)
     with errors(), Archive.open(d, write=True) as a:
         t0 = time.perf_counter()
@@ -535,4 +558,4 @@ def main() -> None:
 
 
 # Commands defined in their own modules register on `app` when imported (kept out of this hub).
-from . import cli_detect, cli_policy, cli_register, cli_review  # noqa: E402, F401
+from . import cli_capture, cli_detect, cli_policy, cli_register, cli_review  # noqa: E402, F401

@@ -274,6 +274,72 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     CREATE INDEX samples_by_state ON samples (state, seq)
     """,
+    # 5: WeCom capture: health per stream and member, media downloads, consent, gaps
+    """
+    CREATE TABLE capture_state (
+        stream TEXT PRIMARY KEY,
+        last_seq INTEGER NOT NULL DEFAULT 0,
+        last_pull_at INTEGER,
+        last_ok_at INTEGER,
+        caught_up_at INTEGER,
+        newest_msg_at INTEGER,
+        backlog_msg_at INTEGER,
+        records INTEGER NOT NULL DEFAULT 0,
+        quarantined INTEGER NOT NULL DEFAULT 0,
+        missing_seqs INTEGER NOT NULL DEFAULT 0,
+        refusals INTEGER NOT NULL DEFAULT 0,
+        failures INTEGER NOT NULL DEFAULT 0,
+        error_code INTEGER NOT NULL DEFAULT 0,
+        error TEXT NOT NULL DEFAULT '',
+        directory_at INTEGER,
+        stall_alerted_at INTEGER
+    );
+    CREATE TABLE capture_gaps (
+        stream TEXT NOT NULL,
+        after_seq INTEGER NOT NULL,
+        before_seq INTEGER NOT NULL,
+        found_at INTEGER NOT NULL,
+        PRIMARY KEY (stream, after_seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE capture_members (
+        stream TEXT NOT NULL,
+        member_fp BLOB NOT NULL,
+        in_scope INTEGER NOT NULL DEFAULT 0,
+        last_msg_at INTEGER,
+        last_seq INTEGER,
+        PRIMARY KEY (stream, member_fp)
+    ) WITHOUT ROWID;
+    CREATE TABLE media_queue (
+        id INTEGER PRIMARY KEY,
+        msg_seq INTEGER NOT NULL,
+        file_fp BLOB NOT NULL,
+        enc BLOB NOT NULL,
+        md5 TEXT NOT NULL,
+        size INTEGER,
+        sent_at INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_at INTEGER NOT NULL DEFAULT 0,
+        next_index TEXT NOT NULL DEFAULT '',
+        chunks INTEGER NOT NULL DEFAULT 0,
+        got INTEGER NOT NULL DEFAULT 0,
+        blob_id TEXT NOT NULL DEFAULT '',
+        last_error TEXT NOT NULL DEFAULT '',
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        UNIQUE (msg_seq, file_fp)
+    );
+    CREATE INDEX media_due ON media_queue (state, next_at);
+    CREATE TABLE consent (
+        member_fp BLOB NOT NULL,
+        external_fp BLOB NOT NULL,
+        room_fp BLOB NOT NULL,
+        status TEXT NOT NULL,
+        changed_at INTEGER,
+        checked_at INTEGER NOT NULL,
+        PRIMARY KEY (member_fp, external_fp, room_fp)
+    ) WITHOUT ROWID
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

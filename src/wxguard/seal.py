@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import msgspec
@@ -57,6 +57,9 @@ class Batch:
     conversations: list[Conversation] = field(default_factory=list)
     quarantine: list[tuple[str, str, bytes]] = field(default_factory=list)  # locator, reason, raw
     cursor: tuple[str, str] | None = None
+    # Called in the batch's transaction with (seq, message) of each newly sealed message,
+    # for rows that must commit with them (media downloads to do, capture health).
+    on_sealed: Callable[[list[tuple[int, Message]]], None] | None = None
 
     def __len__(self) -> int:
         return (
@@ -257,6 +260,7 @@ class Sealer:
         of_bytes, of_id, observe = fp.of_bytes, fp.of_id, self._observe
         pack_len = struct.Struct(">I").pack
         ledger_append = a.ledger_append
+        sealed: list[tuple[int, Message]] | None = [] if batch.on_sealed is not None else None
         for i, (m, raw) in enumerate(batch.messages):
             source, msgid, payload = m.source, m.source_msg_id, m.payload
             canonical = enc(m)
@@ -295,6 +299,8 @@ class Sealer:
             if kind == "revoke":
                 recalls.append((source, payload.pre_msgid, seq))  # type: ignore[union-attr]
             observe(m, sender_fp, conv_fp)
+            if sealed is not None:
+                sealed.append((seq, m))
         conn.executemany(
             "INSERT INTO messages (seq, source, source_msg_id, kind, sent_at, sender_fp, conv_fp, "
             "chat, key_id, content_fp, flags, media_bytes, body, ingested_at) "
@@ -307,6 +313,8 @@ class Sealer:
         if recalls:
             conn.executemany("INSERT OR IGNORE INTO recalls VALUES (?, ?, ?)", recalls)
         self._flush_rosters()
+        if batch.on_sealed is not None and sealed is not None:
+            batch.on_sealed(sealed)
         for locator, reason, raw in quarantine:
             self._quarantine(batch.cursor[0] if batch.cursor else "", locator, reason, raw, now)
             counts.quarantined += 1

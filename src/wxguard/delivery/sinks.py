@@ -66,6 +66,8 @@ class Sink:
 
 
 def _alert_line(a: dict[str, Any]) -> str:
+    if a.get("id") is None:  # a capture-health notice (capture/health.py), not a policy alert
+        return f"[{a['severity'].upper()}] {a['name']}"
     return f"[{a['severity'].upper()}] {a['name']} (alert #{a['id']}, policy {a['policy']})"
 
 
@@ -114,7 +116,7 @@ def _cef_value(s: str) -> str:
 def cef_event(a: dict[str, Any]) -> str:
     ext = {
         "rt": str(a["last_at"]), "start": str(a["first_at"]), "cat": a["behaviour"],
-        "act": "alert", "externalId": str(a["id"]), "cnt": str(a["messages"]),
+        "act": "alert", "externalId": str(a["id"] or ""), "cnt": str(a["messages"]),
         "msg": a["name"], "cs1Label": "policy", "cs1": a["policy"],
         "cs2Label": "policyVersion", "cs2": str(a["policy_version"]),
         "cs3Label": "entities", "cs3": ",".join(a.get("entities", [])),
@@ -182,6 +184,9 @@ class Smtp(Sink):
 
 
 def alert_text(a: dict[str, Any]) -> str:
+    if a.get("id") is None:
+        return "\n".join([_alert_line(a), *a.get("reasons", []),
+                          "Check it with: wxguard capture status"]) + "\n"  # fmt: skip
     lines = [
         _alert_line(a),
         f"Behaviour: {a['behaviour']}",

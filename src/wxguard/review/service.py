@@ -17,6 +17,9 @@ import orjson
 
 from .. import audit
 from ..archive import Archive
+from ..capture.config import Health
+from ..capture.health import stream_status
+from ..capture.health import streams as health_streams
 from ..crypto import open_sealed
 from ..model import ChatType, Conversation, Message, Participant
 from ..policy import store
@@ -24,6 +27,7 @@ from ..policy.facts import Directory
 from ..policy.pack import FOLDER, PolicySet, load_policies
 from ..proofcheck import split_plaintext
 from ..seal import open_body
+from ..textview import attachments_of
 from . import sampling, workflow
 from .accounts import User
 from .settings import ReviewSettings
@@ -104,6 +108,8 @@ class ReviewService:
             *c.execute("SELECT count(*), max(rowid) FROM conversations").fetchone(),
             *c.execute("SELECT count(*) FROM allowlist").fetchone(),
             *c.execute("SELECT count(*), max(last_seen) FROM participants").fetchone(),
+            # bumped by a directory refresh that rewrites names and rosters in place
+            *c.execute("SELECT value FROM meta WHERE key = 'directory_version'").fetchall(),
         )
         if self._dir is None or sig != self._dir_sig:
             self._dir = store.load_directory(self.a)
@@ -179,7 +185,12 @@ class ReviewService:
             "SELECT count(*) FROM alerts WHERE state != 'closed' AND escalated = 1"
         ).fetchone()[0]
         slow = self._cached("dash", 30, self._dashboard_slow)
+        now = int(time.time() * 1000)
+        capture = [
+            stream_status(self.a, s, Health(), now).as_dict() for s in health_streams(self.a)
+        ]
         return {
+            "capture": capture,
             "open_by_severity": [
                 {"severity": s, "count": by_sev.get(s, 0)} for s in reversed(SEVERITY_RANK)
             ],
@@ -448,6 +459,16 @@ class ReviewService:
             )
         }
         self.directory()
+        # Media the WeCom connector fetched after sealing the message (capture/media.py).
+        fetched: dict[tuple[int, bytes], str] = {
+            (s, bytes(f)): b
+            for s, f, b in c.execute(
+                f"SELECT msg_seq, file_fp, blob_id FROM media_queue WHERE msg_seq IN ({ph}) "
+                "AND state = 'done'",
+                seqs,
+            )
+        }
+        of_bytes = self.a.keys.fingerprints.of_bytes
         out = []
         for seq, source, msgid, kid, body, sfp in rows:
             mid = f"{source}:{msgid}"
@@ -455,6 +476,11 @@ class ReviewService:
             if pt is None:
                 continue
             m = _MESSAGE.decode(split_plaintext(pt)[1])
+            if fetched:
+                for att in attachments_of(m.payload):
+                    if att.sdkfileid and not att.blob_id:
+                        fp = of_bytes(att.sdkfileid.encode(), b"sdkfileid")
+                        att.blob_id = fetched.get((seq, fp), "")
             person = self._person_by_fp.get(bytes(sfp))
             kind = str(person.kind) if person else "external"
             fs = marks.get(seq) or found.get(seq, [])

@@ -1,0 +1,1 @@
+"""WeCom session-archive capture: the native SDK binding, pulling, media, directory, health."""
