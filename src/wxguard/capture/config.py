@@ -8,18 +8,16 @@ management. Example in docs/operations.md ("WeCom capture").
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
-import msgspec
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from msgspec import Meta, Struct, field
 
-from ..delivery.config import ConfigError, resolve_secret
-from ..policy.spec import Duration, seconds, split_validation_error
+from ..delivery.config import ConfigError, read_settings, resolve_secret
+from ..policy.spec import Duration, seconds
 
 CONFIG_NAME = "wecom.toml"
 Url = Annotated[str, Meta(pattern=r"^https?://[^\s]+$")]
@@ -98,9 +96,6 @@ class Connector:
     def stream(self) -> str:
         return f"wecom:{self.cfg.corp_id}"
 
-    def seconds(self, d: str) -> int:
-        return seconds(d)
-
 
 def _key_error(path: Path, key: str, problem: str) -> ConfigError:
     return ConfigError(f"{path}: key '{key}': {problem}")
@@ -130,18 +125,7 @@ def load_wecom(data_dir: Path, path: Path | None = None) -> Connector:
             f"{path}: no WeCom connector configuration; write one (docs/operations.md, "
             '"WeCom capture") with corp_id, secret, library and private_keys'
         )
-    try:
-        doc = tomllib.loads(path.read_text("utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read the WeCom connector settings: {e}") from None
-    try:
-        cfg = msgspec.convert(doc, WecomConfig)
-    except msgspec.ValidationError as e:
-        at, problem = split_validation_error(e)
-        key = at[2:] if at.startswith("$.") else ""
-        if not key and "`" in problem:  # "Object missing required field `corp_id`"
-            key = problem.split("`")[1]
-        raise _key_error(path, key, problem) from None
+    cfg = read_settings(path, WecomConfig, "the WeCom connector settings")
     keys: dict[int, RSAPrivateKey] = {}
     if not cfg.private_keys:
         raise _key_error(path, "private_keys", 'give at least one publickey_ver = "$file:…"')

@@ -98,9 +98,8 @@ def stream_status(archive: Archive, stream: str, h: Health, now_ms: int) -> Capt
     warn = min(seconds(h.warn_after) * 1000, window // 3)
     stall = seconds(h.stall_after) * 1000
     since_ok = now_ms - last_ok if last_ok else None
-    behind = now_ms - backlog if backlog and not caught_up else 0
-    if caught_up is not None and backlog is not None and (last_ok or 0) > caught_up:
-        behind = now_ms - backlog  # caught up once, now paging through a new backlog
+    # backlog_msg_at is set by every page and cleared when the puller is caught up.
+    behind = now_ms - backlog if backlog else 0
     s.lag_ms = max(since_ok or 0, behind) if last_ok else None
     level = 0
     if last_ok is None:

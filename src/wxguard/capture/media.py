@@ -66,14 +66,14 @@ class MediaFetcher:
     def _now(self) -> int:
         return int(self.clock() * 1000)
 
-    def run(self, limit: int | None = None, progress: Callable[[int], None] | None = None,
-            due_only: bool = True) -> MediaReport:  # fmt: skip
+    def run(self, limit: int | None = None, progress: Callable[[int], None] | None = None
+            ) -> MediaReport:  # fmt: skip
         """Work due items of the queue (oldest first); returns what happened."""
         rep = MediaReport()
         n = self.c.cfg.media.per_pass if limit is None else limit
-        q = "SELECT id FROM media_queue WHERE state = 'pending'"
-        q += " AND next_at <= ?" if due_only else " AND ? IS NOT NULL"
-        ids = [r[0] for r in self.a.conn.execute(q + " ORDER BY id LIMIT ?", (self._now(), n))]
+        ids = [r[0] for r in self.a.conn.execute(
+            "SELECT id FROM media_queue WHERE state = 'pending' AND next_at <= ? "
+            "ORDER BY id LIMIT ?", (self._now(), n))]  # fmt: skip
         for item in ids:
             self.fetch(item, rep)
             if progress:
@@ -91,7 +91,7 @@ class MediaFetcher:
             (item,),
         ).fetchone()
         seq, enc, md5, size, sent_at, attempts, index, chunks, got = row
-        sdkfileid = open_sealed(self.a.keys.records, enc, f"sdkfileid\x00{seq}".encode()).decode()
+        sdkfileid = open_sealed(self.a.keys.records, enc, _sdkfileid_aad(seq)).decode()
         if size is not None and size > self.c.cfg.media.max_bytes:
             self._finish(item, "skipped", f"{size} bytes is over media.max_bytes")
             rep.skipped += 1
@@ -193,6 +193,19 @@ class MediaFetcher:
                 (state, error, attempts, self._now(), item),
             )
         shutil.rmtree(self._dir(item), ignore_errors=True)
+
+
+def file_fp(archive: Archive, sdkfileid: str) -> bytes:
+    """The key of a media file in ``media_queue`` (a keyed fingerprint of its sdkfileid)."""
+    return archive.keys.fingerprints.of_bytes(sdkfileid.encode(), b"sdkfileid")
+
+
+def _sdkfileid_aad(seq: int) -> bytes:
+    return f"sdkfileid\x00{seq}".encode()
+
+
+def seal_sdkfileid(archive: Archive, seq: int, sdkfileid: str) -> bytes:
+    return seal(archive.keys.records, sdkfileid.encode(), _sdkfileid_aad(seq))
 
 
 def retry_failed(archive: Archive) -> int:

@@ -38,12 +38,12 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from .. import wecom
 from ..archive import Archive
-from ..crypto import seal
 from ..model import Agree, Disagree, Message, ParticipantKind, classify_participant
 from ..seal import Batch, Counts, Sealer
 from ..textview import attachments_of
 from .codes import server_problem
 from .config import Connector
+from .media import file_fp, seal_sdkfileid
 from .sdk import FinanceSdk, SdkError
 
 RSA_PARALLEL_MIN = 64  # records in a page before worker processes are worth it
@@ -218,7 +218,7 @@ class Puller:
         ).fetchone()
         return int(row[0]) if row else 0
 
-    def record_failure(self, e: CaptureError | SdkError) -> None:
+    def record_failure(self, e: CaptureError) -> None:
         """Remember the error for ``capture status`` (own transaction)."""
         code = e.code
         with self.a.transaction():
@@ -400,9 +400,9 @@ class Puller:
                 for att in attachments_of(m.payload):
                     if att.sdkfileid and not att.blob_id:
                         media_rows.append((
-                            seq, self.fp.of_bytes(att.sdkfileid.encode(), b"sdkfileid"),
-                            self._seal_id(seq, att.sdkfileid), att.md5, att.size, m.sent_at,
-                            now, now,
+                            seq, file_fp(self.a, att.sdkfileid),
+                            seal_sdkfileid(self.a, seq, att.sdkfileid), att.md5, att.size,
+                            m.sent_at, now, now,
                         ))  # fmt: skip
             for pid in (m.sender, *m.recipients):
                 if pid and classify_participant(pid) is ParticipantKind.INTERNAL:
@@ -461,9 +461,6 @@ class Puller:
             (prev, now, now, newest, newest or None, len(seqs), quarantined, missing,
              refusals, stream),
         )  # fmt: skip
-
-    def _seal_id(self, seq: int, sdkfileid: str) -> bytes:
-        return seal(self.a.keys.records, sdkfileid.encode(), f"sdkfileid\x00{seq}".encode())
 
     # -------------------------------------------------------------- until caught up
 

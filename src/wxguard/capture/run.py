@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from ..archive import Archive
 from ..delivery.config import ConfigError, load_alerting
 from ..delivery.outbox import deliver
+from ..policy.spec import seconds
 from ..seal import Sealer
 from .api import ApiError
 from .config import Connector
@@ -79,10 +80,7 @@ class Capture:
             "SELECT directory_at FROM capture_state WHERE stream = ?", (self.c.stream,)
         ).fetchone()
         last = row[0] if row else None
-        return (
-            last is None
-            or self.now_ms() - last >= self.c.seconds(self.c.cfg.directory.refresh) * 1000
-        )
+        return last is None or self.now_ms() - last >= seconds(self.c.cfg.directory.refresh) * 1000
 
     def cycle(
         self,
@@ -125,8 +123,8 @@ class Capture:
         wake: threading.Event | None = None,
         on_cycle: Callable[[CycleReport | CaptureError], None] | None = None,
     ) -> None:
-        poll = self.c.seconds(self.c.cfg.pull.poll_interval)
-        max_backoff = self.c.seconds(self.c.cfg.pull.max_backoff)
+        poll = seconds(self.c.cfg.pull.poll_interval)
+        max_backoff = seconds(self.c.cfg.pull.max_backoff)
         backoff = 1.0
         while not stop.is_set():
             try:

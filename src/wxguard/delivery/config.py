@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 import msgspec
 from msgspec import Meta, Struct, field
@@ -18,6 +18,7 @@ from msgspec import Meta, Struct, field
 from ..policy.spec import SEVERITIES, Duration, Severity, split_validation_error
 
 CONFIG_NAME = "alerting.toml"
+T = TypeVar("T")
 Name = Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9\-]{0,40}$")]
 Port = Annotated[int, Meta(ge=1, le=65535)]
 
@@ -93,20 +94,27 @@ class ConfigError(Exception):
     pass
 
 
+def read_settings(path: Path, kind: type[T], what: str) -> T:
+    """A TOML settings file as ``kind`` (a msgspec struct); errors name the file and key."""
+    try:
+        doc = tomllib.loads(path.read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read {what}: {e}") from None
+    try:
+        return msgspec.convert(doc, kind)
+    except msgspec.ValidationError as e:
+        at, problem = split_validation_error(e)
+        key = at[2:] if at.startswith("$.") else ""
+        if not key and "`" in problem:  # "Object missing required field `corp_id`"
+            key = problem.split("`")[1]
+        raise ConfigError(f"{path}: key '{key}': {problem}") from None
+
+
 def load_alerting(data_dir: Path) -> AlertingConfig:
     path = data_dir / CONFIG_NAME
     if not path.exists():
         return AlertingConfig()
-    try:
-        doc = tomllib.loads(path.read_text("utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read alerting settings: {e}") from None
-    try:
-        cfg = msgspec.convert(doc, AlertingConfig)
-    except msgspec.ValidationError as e:
-        at, problem = split_validation_error(e)
-        key = at[2:] if at.startswith("$.") else ""
-        raise ConfigError(f"{path}: key '{key}': {problem}") from None
+    cfg = read_settings(path, AlertingConfig, "alerting settings")
     names = [s.name for s in cfg.sinks]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:

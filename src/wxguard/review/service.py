@@ -20,6 +20,7 @@ from ..archive import Archive
 from ..capture.config import Health
 from ..capture.health import stream_status
 from ..capture.health import streams as health_streams
+from ..capture.media import file_fp
 from ..crypto import open_sealed
 from ..model import ChatType, Conversation, Message, Participant
 from ..policy import store
@@ -468,7 +469,6 @@ class ReviewService:
                 seqs,
             )
         }
-        of_bytes = self.a.keys.fingerprints.of_bytes
         out = []
         for seq, source, msgid, kid, body, sfp in rows:
             mid = f"{source}:{msgid}"
@@ -479,8 +479,7 @@ class ReviewService:
             if fetched:
                 for att in attachments_of(m.payload):
                     if att.sdkfileid and not att.blob_id:
-                        fp = of_bytes(att.sdkfileid.encode(), b"sdkfileid")
-                        att.blob_id = fetched.get((seq, fp), "")
+                        att.blob_id = fetched.get((seq, file_fp(self.a, att.sdkfileid)), "")
             person = self._person_by_fp.get(bytes(sfp))
             kind = str(person.kind) if person else "external"
             fs = marks.get(seq) or found.get(seq, [])
