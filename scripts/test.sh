@@ -5,12 +5,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Browser tests drive Debian's Chromium (never a downloaded browser).
-if ! command -v chromium >/dev/null 2>&1; then
+# Browser tests drive Debian's Chromium (never a downloaded browser); export tests read the
+# PDF transcript with poppler's pdftotext (poppler-data maps the standard CJK font).
+if ! command -v chromium >/dev/null 2>&1 || ! command -v pdftotext >/dev/null 2>&1; then
     SUDO=""
     [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-    $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1 || {
-        $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium chromium-driver
+    PKGS="chromium chromium-driver poppler-utils poppler-data"
+    $SUDO apt-get install -y -qq $PKGS >/dev/null 2>&1 || {
+        $SUDO apt-get update -qq && $SUDO apt-get install -y -qq $PKGS
     }
 fi
 

@@ -47,7 +47,8 @@ def _fill(path: str, key: str) -> str:
     """Path parameters filled with values that exist or harmlessly do not."""
     values = {"alert_id": "999999", "seq": "999999", "key": key, "blob_id": "00" * 32,
               "name": "no-such-thing", "pid": "no-such-policy", "kind": "domain",
-              "ident": "example.invalid", "rule_id": "999999", "action": "enable"}  # fmt: skip
+              "ident": "example.invalid", "rule_id": "999999", "action": "enable",
+              "hold_id": "999999", "export_id": "999999"}  # fmt: skip
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
 
 

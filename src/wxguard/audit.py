@@ -50,6 +50,15 @@ ACTIONS = (
     "sample-review",
     "policy-edit",
     "lexicon-edit",
+    # legal holds, retention and eDiscovery (holds.py, retention.py, exports/)
+    "hold-place",
+    "hold-release",
+    "retention-rule-set",
+    "retention-rule-remove",
+    "disposal",
+    "export-request",
+    "export-approve",
+    "export-run",
 )
 
 

@@ -276,6 +276,14 @@ def verify(
             f"{rep.audit_events:,} audit events), "
             f"{rep.checkpoints} checkpoints; signing key {rep.public_key_fingerprint}"
         )
+        if rep.tombstones:
+            rules = ", ".join(f"{n:,} under {r}" for r, n in sorted(rep.disposed_by_rule.items()))
+            out.print(
+                f"Disposed under retention: {rep.disposed.get('message', 0):,} messages, "
+                f"{rep.disposed.get('blob', 0):,} blobs ({rep.tombstones:,} tombstones"
+                + (f"; {rules}" if rules else "")
+                + ")"
+            )
         for w in rep.warnings:
             out.print(f"[yellow]warning:[/] {_esc(w)}")
         for p in rep.problems[:20]:
@@ -558,4 +566,11 @@ def main() -> None:
 
 
 # Commands defined in their own modules register on `app` when imported (kept out of this hub).
-from . import cli_capture, cli_detect, cli_policy, cli_register, cli_review  # noqa: E402, F401
+from . import (  # noqa: E402, F401
+    cli_capture,
+    cli_detect,
+    cli_policy,
+    cli_records,
+    cli_register,
+    cli_review,
+)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
 
 from .archive import Archive, ArchiveError
-from .ledger import inclusion_path
+from .ledger import inclusion_path, inclusion_paths
 from .proofcheck import FORMAT, split_plaintext
 from .seal import message_stored_digest, open_body
 
@@ -37,23 +38,29 @@ def find_message(a: Archive, ident: str) -> tuple[int, str]:
     return int(seq), f"{source}:{msgid}"
 
 
-def build_proof(a: Archive, ident: str) -> dict[str, Any]:
-    seq, mid = find_message(a, ident)
-    cp = a.conn.execute(
-        "SELECT size, root, chain, at, signature FROM checkpoints WHERE size >= ? "
-        "ORDER BY size DESC LIMIT 1",
-        (seq,),
-    ).fetchone()
-    if cp is None:
-        raise ArchiveError(
-            f"message {mid} is not yet covered by a signed checkpoint; run `wxguard verify --seal`"
-        )
+_ROW = (
+    "SELECT source, source_msg_id, kind, sent_at, sender_fp, conv_fp, chat, key_id, "
+    "content_fp, flags, media_bytes, body FROM messages WHERE seq = ?"
+)
+_CP = (
+    "SELECT size, root, chain, at, signature FROM checkpoints WHERE size >= ? "
+    "ORDER BY size DESC LIMIT 1"
+)
+
+
+def _leaves(a: Archive, size: int) -> list[bytes]:
+    return [
+        r[0] for r in a.conn.execute("SELECT leaf FROM ledger WHERE seq <= ? ORDER BY seq", (size,))
+    ]
+
+
+def _document(
+    a: Archive, seq: int, mid: str, path: list[bytes], cp: tuple[Any, ...]
+) -> dict[str, Any]:
     size, root, chain, at, sig = cp
-    row = a.conn.execute(
-        "SELECT source, source_msg_id, kind, sent_at, sender_fp, conv_fp, chat, key_id, "
-        "content_fp, flags, media_bytes, body FROM messages WHERE seq = ?",
-        (seq,),
-    ).fetchone()
+    row = a.conn.execute(_ROW, (seq,)).fetchone()
+    if row is None:
+        raise ArchiveError(f"message {mid} has been disposed of; no content to prove")
     source, msgid, kind, sent_at, sfp, cfp, chat, kid, content_fp, flags, media, body = row
     pt = open_body(a, seq, mid, kid, body)
     if pt is None:
@@ -62,10 +69,6 @@ def build_proof(a: Archive, ident: str) -> dict[str, Any]:
     stored = message_stored_digest(
         seq, source, msgid, kind, sent_at, sfp, cfp, chat, kid, content_fp, flags, media, body
     )
-    leaves = [
-        r[0] for r in a.conn.execute("SELECT leaf FROM ledger WHERE seq <= ? ORDER BY seq", (size,))
-    ]
-    path = inclusion_path(seq - 1, leaves)
     return {
         "format": FORMAT,
         "message_id": mid,
@@ -87,3 +90,31 @@ def build_proof(a: Archive, ident: str) -> dict[str, Any]:
             "public_key": a.keys.public_key.hex(),
         },
     }
+
+
+def _checkpoint(a: Archive, seq: int, mid: str) -> tuple[Any, ...]:
+    cp = a.conn.execute(_CP, (seq,)).fetchone()
+    if cp is None:
+        raise ArchiveError(
+            f"message {mid} is not yet covered by a signed checkpoint; run `wxguard verify --seal`"
+        )
+    return tuple(cp)
+
+
+def build_proof(a: Archive, ident: str) -> dict[str, Any]:
+    seq, mid = find_message(a, ident)
+    cp = _checkpoint(a, seq, mid)
+    path = inclusion_path(seq - 1, _leaves(a, cp[0]))
+    return _document(a, seq, mid, path, cp)
+
+
+def build_proofs(a: Archive, messages: list[tuple[int, str]]) -> Iterator[dict[str, Any]]:
+    """Proofs for many (seq, message id) against one checkpoint (the newest), reading the
+    ledger once — for exports."""
+    if not messages:
+        return
+    top = max(s for s, _ in messages)
+    cp = _checkpoint(a, top, dict(messages)[top])
+    paths = inclusion_paths([s - 1 for s, _ in messages], _leaves(a, cp[0]))
+    for seq, mid in messages:
+        yield _document(a, seq, mid, paths[seq - 1], cp)

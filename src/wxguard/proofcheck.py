@@ -23,6 +23,7 @@ import sys
 from typing import Any
 
 FORMAT = "wxguard-proof-v1"
+MANIFEST_FORMAT = "wxguard-export-manifest/1"
 SALT = 16
 
 
@@ -230,6 +231,63 @@ def check(proof: dict[str, Any], public_key: bytes | None = None) -> dict[str, A
     }
 
 
+def manifest_message(canonical: bytes) -> bytes:
+    """What an export manifest's signature covers (the manifest without its signature,
+    keys sorted, compact JSON)."""
+    return b"wxguard-export-manifest-v1\x00" + canonical
+
+
+def canonical_json(obj: Any) -> bytes:
+    """Compact JSON, keys sorted, UTF-8 as is: the bytes a manifest signature covers."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def check_manifest(path: str, public_key: bytes | None = None) -> dict[str, Any]:
+    """Verify an export package from its manifest: the manifest's signature, every file's
+    SHA-256, and every message's inclusion proof against the archive's key."""
+    import os
+
+    with open(path, encoding="utf-8") as f:
+        doc = json.load(f)
+    if doc.get("format") != MANIFEST_FORMAT:
+        raise ProofError(f"not a {MANIFEST_FORMAT} document")
+    root = os.path.dirname(os.path.abspath(path))
+    pub = _hex(doc, "public_key", 32)
+    if public_key is not None and pub != public_key:
+        raise ProofError("manifest is signed by a different key than the one expected")
+    body = {k: v for k, v in doc.items() if k != "signature"}
+    if not ed25519_verify(pub, manifest_message(canonical_json(body)), _hex(doc, "signature", 64)):
+        raise ProofError("manifest signature is invalid (the manifest was altered)")
+    for entry in doc.get("files", []):
+        rel = str(entry["path"])
+        full = os.path.normpath(os.path.join(root, rel))
+        if not full.startswith(root + os.sep):
+            raise ProofError(f"file {rel!r} points outside the package")
+        try:
+            with open(full, "rb") as f:
+                digest = hashlib.sha256(f.read()).hexdigest()
+        except OSError as e:
+            raise ProofError(f"file {rel}: {e.strerror}") from None
+        if digest != entry["sha256"]:
+            raise ProofError(f"file {rel} has been altered (SHA-256 differs)")
+    for m in doc.get("messages", []):
+        with open(os.path.join(root, str(m["proof"])), encoding="utf-8") as f:
+            proof = json.load(f)
+        try:
+            res = check(proof, pub)
+        except ProofError as e:
+            raise ProofError(f"message {m.get('id')}: {e}") from None
+        if res["message_id"] != m["id"]:
+            raise ProofError(f"proof {m['proof']} is for {res['message_id']}, not {m['id']}")
+    return {
+        "ok": True,
+        "export": doc.get("export"),
+        "messages": len(doc.get("messages", [])),
+        "files": len(doc.get("files", [])),
+        "signing_key_fingerprint": key_fingerprint(pub),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     expected: bytes | None = None
@@ -238,11 +296,19 @@ def main(argv: list[str] | None = None) -> int:
         expected = bytes.fromhex(args[i + 1])
         del args[i : i + 2]
     if len(args) != 1:
-        print("usage: proofcheck.py PROOF.json [--public-key HEX]", file=sys.stderr)
+        print("usage: proofcheck.py PROOF.json|manifest.json [--public-key HEX]", file=sys.stderr)
         return 2
     try:
         with open(args[0], encoding="utf-8") as f:
             doc = json.load(f)
+        if isinstance(doc, dict) and doc.get("format") == MANIFEST_FORMAT:
+            res = check_manifest(args[0], expected)
+            print(
+                f"VALID: export {res['export']}: manifest signed by key "
+                f"{res['signing_key_fingerprint']}, {res['files']} files intact, "
+                f"{res['messages']} message proofs verified"
+            )
+            return 0
         result = check(doc, expected)
     except (OSError, ValueError, ProofError) as e:
         print(f"INVALID: {args[0]}: {e}")

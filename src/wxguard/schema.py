@@ -340,6 +340,71 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (member_fp, external_fp, room_fp)
     ) WITHOUT ROWID
     """,
+    # 6: search index upkeep, legal holds, retention rules and disposals, exports
+    """
+    CREATE TABLE index_deletions (seq INTEGER PRIMARY KEY);
+    CREATE TABLE holds (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        matter TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        placed_by TEXT NOT NULL,
+        placed_at INTEGER NOT NULL,
+        placed_seq INTEGER NOT NULL,
+        released_by TEXT,
+        released_at INTEGER,
+        released_seq INTEGER,
+        release_reason TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE retention_rules (
+        name TEXT PRIMARY KEY,
+        class TEXT NOT NULL,
+        keep TEXT NOT NULL,
+        kinds TEXT NOT NULL,
+        departments TEXT NOT NULL,
+        set_by TEXT NOT NULL,
+        set_at INTEGER NOT NULL,
+        set_seq INTEGER NOT NULL
+    );
+    CREATE TABLE disposals (
+        id INTEGER PRIMARY KEY,
+        as_of INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        started_at INTEGER NOT NULL,
+        finished_at INTEGER,
+        messages INTEGER NOT NULL DEFAULT 0,
+        blobs INTEGER NOT NULL DEFAULT 0,
+        held INTEGER NOT NULL DEFAULT 0,
+        keys_destroyed INTEGER NOT NULL DEFAULT 0,
+        certificate TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE tombstones (
+        seq INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        ref TEXT NOT NULL,
+        sent_at INTEGER NOT NULL,
+        rule TEXT NOT NULL,
+        disposal INTEGER NOT NULL,
+        at INTEGER NOT NULL,
+        tomb_seq INTEGER NOT NULL UNIQUE
+    );
+    CREATE TABLE exports (
+        id INTEGER PRIMARY KEY,
+        scope TEXT NOT NULL,
+        formats TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        requested_by TEXT NOT NULL,
+        requested_at INTEGER NOT NULL,
+        approved_by TEXT,
+        approved_at INTEGER,
+        state TEXT NOT NULL,
+        path TEXT NOT NULL DEFAULT '',
+        messages INTEGER NOT NULL DEFAULT 0,
+        manifest_sha256 TEXT NOT NULL DEFAULT '',
+        finished_at INTEGER
+    )
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

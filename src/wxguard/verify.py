@@ -15,12 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import holds, retention
 from .archive import Archive
 from .audit import audit_leaf
 from .crypto import IntegrityError, KeyProblem, open_sealed
 from .ledger import GENESIS, Frontier, chain_next, checkpoint_message, leaf_hash
 from .model import message_id
 from .proofcheck import commitment, ed25519_verify, key_fingerprint, split_plaintext
+from .retention import tombstone_leaf
 from .seal import blob_stored_digest, message_stored_digest, open_body
 
 MAX_REPORTED = 100
@@ -31,11 +33,15 @@ SELECT l.seq, l.kind, l.ref, l.leaf, l.chain,
        m.source, m.source_msg_id, m.kind, m.sent_at, m.sender_fp, m.conv_fp, m.chat, m.key_id,
        m.content_fp, m.flags, m.media_bytes, m.body,
        b.size, b.key_id, b.file_digest,
-       a.at, a.actor, a.action, a.subject, a.detail
+       a.at, a.actor, a.action, a.subject, a.detail,
+       d.kind, d.rule, d.disposal,
+       t.seq, t.kind, t.ref, t.sent_at, t.rule, t.disposal, t.at
 FROM ledger l
 LEFT JOIN messages m ON l.kind = 'message' AND m.seq = l.seq
 LEFT JOIN blobs b ON l.kind = 'blob' AND b.seq = l.seq AND b.id = l.ref
 LEFT JOIN audit a ON l.kind = 'audit' AND a.seq = l.seq
+LEFT JOIN tombstones d ON l.kind IN ('message', 'blob') AND d.seq = l.seq
+LEFT JOIN tombstones t ON l.kind = 'tombstone' AND t.tomb_seq = l.seq
 ORDER BY l.seq
 """
 
@@ -59,6 +65,9 @@ class VerifyReport:
     blobs: int = 0
     audit_events: int = 0
     checkpoints: int = 0
+    tombstones: int = 0
+    disposed: dict[str, int] = field(default_factory=dict)  # "message"/"blob" -> count
+    disposed_by_rule: dict[str, int] = field(default_factory=dict)
     unsealed_tail: int = 0
     public_key_fingerprint: str = ""
     problems: list[Problem] = field(default_factory=list)
@@ -80,6 +89,9 @@ class VerifyReport:
             "blobs": self.blobs,
             "audit_events": self.audit_events,
             "checkpoints": self.checkpoints,
+            "tombstones": self.tombstones,
+            "disposed": self.disposed,
+            "disposed_by_rule": self.disposed_by_rule,
             "unsealed_tail": self.unsealed_tail,
             "public_key_fingerprint": self.public_key_fingerprint,
             "first_problem": str(self.problems[0]) if self.problems else None,
@@ -150,6 +162,15 @@ def _check_audit(ref: str, row: tuple[Any, ...] | None) -> bytes | str:
     return audit_leaf(at, actor, action, subject, detail)
 
 
+def _check_tombstone(ref: str, row: tuple[Any, ...] | None) -> bytes | str:
+    if row is None:
+        return "tombstone row is missing"
+    seq, kind, tref, sent_at, rule, disposal, at = row
+    if tref != ref:
+        return "tombstone does not match the ledger reference"
+    return tombstone_leaf(seq, kind, ref, sent_at, rule, disposal, at)
+
+
 def verify(a: Archive, progress: Callable[[int], None] | None = None) -> VerifyReport:
     rep = VerifyReport(public_key_fingerprint=key_fingerprint(a.keys.public_key))
     conn = a.conn
@@ -165,12 +186,23 @@ def verify(a: Archive, progress: Callable[[int], None] | None = None) -> VerifyR
             rep.records += 1
             if seq != rep.records:
                 rep.add(Problem(seq, kind, ref, f"ledger sequence gap (expected {rep.records})"))
-            if kind == "message":
+            disposed = row[25] is not None and row[5] is None and row[17] is None
+            if disposed and row[25] == kind:
+                # Disposed under retention: its tombstone (checked below) vouches for it;
+                # the sealed leaf stays in the tree so checkpoints still verify.
+                rep.disposed[kind] = rep.disposed.get(kind, 0) + 1
+                if row[26]:
+                    rep.disposed_by_rule[row[26]] = rep.disposed_by_rule.get(row[26], 0) + 1
+                got = leaf
+            elif kind == "message":
                 rep.messages += 1
                 got = _check_message(a, seq, ref, row[5:17] if row[5] is not None else None)
             elif kind == "blob":
                 rep.blobs += 1
                 got = _check_blob(a, ref, row[17:20] if row[17] is not None else None)
+            elif kind == "tombstone":
+                rep.tombstones += 1
+                got = _check_tombstone(ref, row[28:35] if row[28] is not None else None)
             elif kind == "audit":
                 rep.audit_events += 1
                 got = _check_audit(ref, row[20:25] if row[20] is not None else None)
@@ -200,6 +232,8 @@ def verify(a: Archive, progress: Callable[[int], None] | None = None) -> VerifyR
                 )
             )
         _check_orphans(a, rep)
+        for msg in holds.check(a) + retention.check_rules(a):
+            rep.add(Problem(None, "record", "holds and retention rules", msg))
     except sqlite3.DatabaseError as e:
         rep.add(Problem(None, "database", str(a.data_dir), f"database is damaged: {e}"))
     last = checkpoints[-1][1] if checkpoints else 0

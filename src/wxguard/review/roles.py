@@ -24,6 +24,11 @@ PERMISSIONS: dict[str, str] = {
     "policy-read": "see policies and lexicons and test them on sample text",
     "policy-edit": "create and change policies and lexicons",
     "audit-read": "read the audit log",
+    "message-search": "search message text across the archive (every search is audited)",
+    "hold-manage": "place and release legal holds",
+    "export-request": "request and run eDiscovery and data-subject exports",
+    "export-approve": "approve another user's export request (two-person rule)",
+    "retention-read": "see retention rules, disposal plans and certificates",
     "user-admin": "add users, reset passwords and second factors, disable users, set roles",
 }
 
@@ -40,6 +45,7 @@ ROLES: dict[str, frozenset[str]] = {
             "audit-read",
             "user-admin",
             "sampling-configure",
+            "retention-read",
         )
     ),
     # First-line review: works alerts and samples; may be shown pseudonyms.
@@ -53,12 +59,28 @@ ROLES: dict[str, frozenset[str]] = {
             "inventory-decide",
             "sampling-configure",
             "audit-read",
+            "message-search",
         )
     ),
     # Read-only oversight (internal audit, a regulator's examiner): sees, never changes.
-    "auditor": frozenset((*_READ, "message-read", "audit-read")),
+    "auditor": frozenset(
+        (*_READ, "message-read", "audit-read", "message-search", "retention-read")
+    ),
     # Counsel: the only role that reads privileged conversations.
-    "legal": frozenset((*_READ, "message-read", "privileged-read", "media-download", "audit-read")),
+    "legal": frozenset(
+        (
+            *_READ,
+            "message-read",
+            "privileged-read",
+            "media-download",
+            "audit-read",
+            "message-search",
+            "hold-manage",
+            "export-request",
+            "export-approve",
+            "retention-read",
+        )
+    ),
 }
 
 # Roles that must present a second factor: every role that can read message plaintext.

@@ -36,6 +36,8 @@ class ReviewSettings:
     # [ui]
     page_size: int = 50
     max_display_chars: int = 20_000
+    # [exports]
+    two_person: bool = False
 
 
 _SECTIONS: dict[str, tuple[str, ...]] = {
@@ -43,6 +45,7 @@ _SECTIONS: dict[str, tuple[str, ...]] = {
     "sign_in": ("password_min_length", "max_failures", "lockout_minutes", "ip_failures_per_10min"),
     "privacy": ("pseudonyms_for", "context_messages"),
     "ui": ("page_size", "max_display_chars"),
+    "exports": ("two_person",),
 }
 _LIMITS: dict[str, tuple[int, int]] = {
     "idle_minutes": (1, 24 * 60),
@@ -89,6 +92,10 @@ def _check(path: Path, section: str, key: str, value: Any) -> Any:
         if bad:
             raise SettingsError(f"{where}: unknown role {', '.join(bad)}")
         return tuple(value)
+    if key == "two_person":
+        if not isinstance(value, bool):
+            raise SettingsError(f"{where} must be true or false")
+        return value
     if not isinstance(value, int) or isinstance(value, bool):
         raise SettingsError(f"{where} must be a whole number")
     lo, hi = _LIMITS[key]

@@ -762,6 +762,44 @@ def create_app(data_dir: Path, settings: ReviewSettings, *, secure_cookies: bool
         except config_edit.EditError as e:
             raise BadRequest(str(e)) from None
 
+    from .web_records import add_routes
+
+    add_routes(api, wx.archive, settings, need)
+
+    # ---------------------------------------------------------------- search
+
+    def _search(v: Viewer, q: str, page: int, why: str) -> dict[str, Any]:
+        from ..search.query import QueryError
+        from .search_view import search
+
+        try:
+            return search(svc, v, q, page, why)
+        except QueryError as e:
+            raise ValueError(f"query: {e}") from None
+
+    @api.get("/search", response_class=HTMLResponse, include_in_schema=False)
+    async def search_page(
+        request: Request,
+        q: str = "",
+        page: int = 1,
+        why: str = "",
+        v: Viewer = Depends(need("message-search")),
+    ) -> HTMLResponse:
+        if not q.strip():
+            return wx.page(request, "search.html", q="", result=None, error="")
+        try:
+            result = _search(v, q, max(1, page), why)
+        except ValueError as e:
+            return wx.page(request, "search.html", 400, q=q, result=None, error=str(e))
+        return wx.page(request, "search.html", q=q, result=result, error="")
+
+    @api.get("/api/v1/search", tags=["search"])
+    async def api_search(
+        q: str, page: int = 1, why: str = "", v: Viewer = Depends(need("message-search"))
+    ) -> dict[str, Any]:
+        """Search messages (syntax: docs/search.md); newest first; audited."""
+        return _search(v, q, max(1, page), why)
+
     # ---------------------------------------------------------------- audit log
 
     @api.get("/audit", response_class=HTMLResponse, include_in_schema=False)
