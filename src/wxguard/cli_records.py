@@ -65,16 +65,6 @@ def _when(ms: int | None) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _date_ms(value: str | None, name: str) -> int | None:
-    if not value:
-        return None
-    try:
-        d = datetime.fromisoformat(value)
-    except ValueError:
-        fail(f"{name}: expected a date like 2026-01-31, got {value!r}")
-    return int((d if d.tzinfo else d.replace(tzinfo=UTC)).timestamp() * 1000)
-
-
 # --------------------------------------------------------------------------- search
 
 
@@ -254,15 +244,16 @@ def hold_place(
 ) -> None:
     """Place a legal hold (criteria combine with AND)."""
     from .holds import HoldScope, count_covered, place
+    from .search.query import date_ms
 
-    scope = HoldScope(
-        custodians=custodian or [],
-        conversations=conversation or [],
-        after=_date_ms(start, "--from"),
-        before=_date_ms(end, "--to"),
-        query=query,
-    )
     with _errors(), Archive.open(resolve_data_dir(data)) as a:
+        scope = HoldScope(
+            custodians=custodian or [],
+            conversations=conversation or [],
+            after=date_ms(start, "--from"),
+            before=date_ms(end, "--to"),
+            query=query,
+        )
         h = place(a, name, scope, reason, audit.current_actor(), matter)
         n = count_covered(a, h)
     if output == OutputFormat.json:

@@ -5,7 +5,6 @@ Packages are written by `wxguard discovery run` on the server (docs/exports.md).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
@@ -14,6 +13,7 @@ from pydantic import BaseModel, Field
 from .. import holds, retention
 from ..archive import Archive
 from ..exports import package, writers
+from ..search.query import date_ms
 from .service import Viewer
 from .settings import ReviewSettings
 
@@ -42,16 +42,6 @@ class ExportBody(BaseModel):
     custodian: str = ""
 
 
-def _ms(value: str | None, name: str) -> int | None:
-    if not value:
-        return None
-    try:
-        d = datetime.fromisoformat(value)
-    except ValueError:
-        raise ValueError(f"{name}: expected a date like 2026-01-31") from None
-    return int((d if d.tzinfo else d.replace(tzinfo=UTC)).timestamp() * 1000)
-
-
 def add_routes(
     api: FastAPI,
     a: Archive,
@@ -72,8 +62,8 @@ def add_routes(
         scope = holds.HoldScope(
             custodians=body.custodians,
             conversations=body.conversations,
-            after=_ms(body.after, "after"),
-            before=_ms(body.before, "before"),
+            after=date_ms(body.after, "after"),
+            before=date_ms(body.before, "before"),
             query=body.query,
         )
         return holds.place(a, body.name, scope, body.reason, v.name, body.matter).as_dict()

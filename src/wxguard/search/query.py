@@ -72,6 +72,11 @@ def _ms(d: datetime) -> int:
     return int(d.timestamp() * 1000)
 
 
+def date_ms(value: str | None, name: str) -> int | None:
+    """A date (or date-time; UTC unless it says otherwise) as epoch ms; None when empty."""
+    return _ms(_date(value, name)) if value else None
+
+
 def parse(text: str) -> SearchQuery:
     """Parse a query; errors name the part that is wrong."""
     q = SearchQuery(source=text)
