@@ -569,6 +569,7 @@ def main() -> None:
 from . import (  # noqa: E402, F401
     cli_capture,
     cli_detect,
+    cli_discovery,
     cli_policy,
     cli_records,
     cli_register,

@@ -25,6 +25,10 @@ class HoldError(ValueError):
     pass
 
 
+class NoSuchHold(LookupError, HoldError):
+    """LookupError first: the review API answers 404."""
+
+
 class HoldScope(msgspec.Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     custodians: list[str] = msgspec.field(default_factory=list)
     conversations: list[str] = msgspec.field(default_factory=list)
@@ -186,7 +190,7 @@ def _row(r: tuple[Any, ...]) -> Hold:
 def get(a: Archive, hold_id: int) -> Hold:
     r = a.conn.execute(f"SELECT {_COLS} FROM holds WHERE id = ?", (hold_id,)).fetchone()
     if r is None:
-        raise HoldError(f"no hold {hold_id}")
+        raise NoSuchHold(f"no hold {hold_id}")
     return _row(r)
 
 
@@ -197,6 +201,16 @@ def holds(a: Archive, *, active_only: bool = False) -> list[Hold]:
     return [_row(r) for r in a.conn.execute(q + " ORDER BY id")]
 
 
+@dataclass(frozen=True)
+class _Compiled:
+    id: int
+    scope: HoldScope
+    senders: set[bytes]  # custodians' fingerprints
+    member_of: set[bytes]  # conversations a custodian was in
+    conversations: set[bytes]
+    seqs: set[int] | None  # what a saved query matches
+
+
 class HoldMatcher:
     """Which messages the active holds cover (decided from stored columns, plus the search
     index for holds by query)."""
@@ -205,14 +219,12 @@ class HoldMatcher:
         self.holds = holds(a, active_only=True) if active is None else active
         of_id = a.keys.fingerprints.of_id
         d = load_directory(a) if self.holds else None
-        self._sets: list[tuple[int, set[bytes], set[bytes], HoldScope, set[int] | None]] = []
+        self._compiled: list[_Compiled] = []
         for h in self.holds:
-            senders = {of_id(c) for c in h.scope.custodians}
-            convs = {of_id(c) for c in h.scope.conversations}
-            member_convs: set[bytes] = set()
+            member_of: set[bytes] = set()
             if d is not None and h.scope.custodians:
                 want = set(h.scope.custodians)
-                member_convs = {
+                member_of = {
                     of_id(cv.id)
                     for cv in d.conversations.values()
                     if want & {e.participant for e in cv.roster}
@@ -222,24 +234,32 @@ class HoldMatcher:
                 from .search.engine import matching_seqs
 
                 seqs = set(matching_seqs(a, h.scope.query))
-            self._sets.append(
-                (h.id, senders | {b"\x00" + c for c in member_convs}, convs, h.scope, seqs)
+            self._compiled.append(
+                _Compiled(
+                    h.id,
+                    h.scope,
+                    {of_id(c) for c in h.scope.custodians},
+                    member_of,
+                    {of_id(c) for c in h.scope.conversations},
+                    seqs,
+                )
             )
 
     def held_by(self, seq: int, sent_at: int, sender_fp: bytes, conv_fp: bytes) -> int | None:
         """The first active hold covering the message, or None."""
-        for hid, people, convs, sc, seqs in self._sets:
-            if sc.custodians and sender_fp not in people and b"\x00" + conv_fp not in people:
+        for h in self._compiled:
+            sc = h.scope
+            if sc.custodians and sender_fp not in h.senders and conv_fp not in h.member_of:
                 continue
-            if sc.conversations and conv_fp not in convs:
+            if sc.conversations and conv_fp not in h.conversations:
                 continue
             if sc.after is not None and sent_at < sc.after:
                 continue
             if sc.before is not None and sent_at >= sc.before:
                 continue
-            if seqs is not None and seq not in seqs:
+            if h.seqs is not None and seq not in h.seqs:
                 continue
-            return hid
+            return h.id
         return None
 
 

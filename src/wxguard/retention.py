@@ -208,7 +208,7 @@ class Plan:
     held: dict[int, int] = field(default_factory=dict)  # hold id -> expired messages it keeps
     kept: int = 0
     by_rule: dict[str, int] = field(default_factory=dict)
-    blobs: int = 0
+    freed_blobs: dict[str, int] = field(default_factory=dict)  # blob id -> key id
     keys: list[str] = field(default_factory=list)  # month/class buckets to destroy
 
     def as_dict(self) -> dict[str, Any]:
@@ -219,7 +219,7 @@ class Plan:
             "by_rule": self.by_rule,
             "held_by_hold": {str(k): v for k, v in self.held.items()},
             "kept_without_rule_or_unexpired": self.kept,
-            "blobs": self.blobs,
+            "blobs": len(self.freed_blobs),
             "keys_destroyed": self.keys,
         }
 
@@ -279,8 +279,8 @@ def plan(a: Archive, now_ms: int | None = None) -> Plan:
         p.dispose.append((seq, last))
         p.by_rule[last] = p.by_rule.get(last, 0) + 1
     gone = {s for s, _ in p.dispose}
-    p.blobs = len(_blobs_freed(a, gone))
-    p.keys = _keys_freed(a, gone, remaining_keys)
+    p.freed_blobs = _blobs_freed(a, gone)
+    p.keys = _keys_freed(a, gone, p.freed_blobs, remaining_keys)
     return p
 
 
@@ -304,10 +304,11 @@ def _blobs_freed(a: Archive, gone: set[int]) -> dict[str, int]:
     return out
 
 
-def _keys_freed(a: Archive, gone: set[int], remaining: dict[int, int]) -> list[str]:
+def _keys_freed(
+    a: Archive, gone: set[int], freed_blobs: dict[str, int], remaining: dict[int, int]
+) -> list[str]:
     if not gone:
         return []
-    freed_blobs = _blobs_freed(a, gone)
     blob_keys: dict[int, int] = {}
     for bid, kid in a.conn.execute("SELECT id, key_id FROM blobs"):
         if bid not in freed_blobs:
@@ -368,8 +369,6 @@ def apply(
             (now_ms, actor, started),
         )
         did = int(cur.lastrowid or 0)
-    gone = {s for s, _ in p.dispose}
-    freed_blobs = _blobs_freed(a, gone)
     a.conn.execute("PRAGMA secure_delete = ON")
     first_tomb = a.ledger_size + 1
     done = 0
@@ -384,7 +383,7 @@ def apply(
             progress(done, len(p.dispose))
     files = []
     with a.transaction():
-        for bid, _kid in sorted(freed_blobs.items()):
+        for bid in sorted(p.freed_blobs):
             row = a.conn.execute(
                 "SELECT seq, created_at FROM blobs WHERE id = ?", (bid,)
             ).fetchone()

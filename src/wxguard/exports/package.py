@@ -49,6 +49,10 @@ class ExportError(ValueError):
     pass
 
 
+class NoSuchExport(LookupError, ExportError):
+    """LookupError first: the review API answers 404."""
+
+
 class ExportScope(msgspec.Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     query: str = ""  # a search query
     hold: int | None = None  # everything a legal hold preserves
@@ -86,7 +90,7 @@ def _get(a: Archive, eid: int) -> ExportRequest:
         (eid,),
     ).fetchone()
     if r is None:
-        raise ExportError(f"no export {eid}")
+        raise NoSuchExport(f"no export {eid}")
     return ExportRequest(r[0], _SCOPE.decode(r[1]), orjson.loads(r[2]), *r[3:])
 
 

@@ -39,10 +39,9 @@ def search(
 ) -> dict[str, Any]:
     svc.need(v, "message-search")
     svc.need(v, "message-read")
-    engine: SearchEngine | None = getattr(svc, "_search_engine", None)
+    engine = svc.search_engine
     if engine is None:
-        engine = SearchEngine(svc.a)
-        svc._search_engine = engine  # type: ignore[attr-defined]
+        engine = svc.search_engine = SearchEngine(svc.a)
     engine.set_directory(svc.directory())
     hidden: list[bytes] = []
     if not v.user.can("privileged-read"):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import orjson
@@ -34,6 +34,9 @@ from .accounts import User
 from .settings import ReviewSettings
 from .views import MessageView, inert, message_view
 from .workflow import Denied
+
+if TYPE_CHECKING:
+    from ..search.engine import SearchEngine
 
 _MESSAGE = msgspec.json.Decoder(Message)
 SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
@@ -86,6 +89,7 @@ class ReviewService:
         self._cache: dict[str, tuple[float, Any]] = {}
         self._pset: PolicySet | None = None
         self._pset_sig: tuple[tuple[str, int, int], ...] = ()
+        self.search_engine: SearchEngine | None = None  # made on first search (search_view)
 
     # ------------------------------------------------------------------ helpers
 

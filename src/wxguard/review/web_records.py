@@ -72,12 +72,7 @@ def add_routes(
     async def api_hold_release(
         hold_id: int, body: ReleaseBody, v: Viewer = Depends(need("hold-manage"))
     ) -> dict[str, Any]:
-        try:
-            return holds.release(a, hold_id, body.reason, v.name).as_dict()
-        except holds.HoldError as e:
-            if str(e).startswith("no hold"):
-                raise LookupError(str(e)) from None
-            raise
+        return holds.release(a, hold_id, body.reason, v.name).as_dict()
 
     @api.get("/api/v1/retention", tags=["retention"])
     async def api_retention(v: Viewer = Depends(need("retention-read"))) -> dict[str, Any]:
@@ -108,9 +103,4 @@ def add_routes(
     async def api_export_approve(
         export_id: int, v: Viewer = Depends(need("export-approve"))
     ) -> dict[str, Any]:
-        try:
-            return package.approve(a, export_id, v.name).as_dict()
-        except package.ExportError as e:
-            if str(e).startswith("no export"):
-                raise LookupError(str(e)) from None
-            raise
+        return package.approve(a, export_id, v.name).as_dict()

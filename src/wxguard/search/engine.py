@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import msgspec
 import tantivy
 
 from ..archive import Archive
-from ..model import Message
+from ..model import Conversation, Message, Participant
 from ..policy.facts import Directory
 from ..policy.store import load_directory
 from ..proofcheck import split_plaintext
@@ -85,25 +85,20 @@ class SearchEngine:
 
     def people(self, value: str) -> list[str]:
         """Index keys for a person given by id, display name or fingerprint."""
-        of_id = self.a.keys.fingerprints.of_id
-        if _FP.match(value):
-            return [value[:16]]
-        d = self.directory
-        ids = {value} if value in d.people else set()
-        low = value.casefold()
-        ids.update(p.id for p in d.people.values() if p.name and p.name.casefold() == low)
-        if not ids:
-            ids = {value}  # an id we never saw: matches nothing, honestly
-        return [fp16(of_id(i)) for i in sorted(ids)]
+        return self._keys(value, self.directory.people)
 
     def conversations(self, value: str) -> list[str]:
-        of_id = self.a.keys.fingerprints.of_id
+        """Index keys for a conversation given by id, group name or fingerprint."""
+        return self._keys(value, self.directory.conversations)
+
+    def _keys(self, value: str, known: Mapping[str, Participant | Conversation]) -> list[str]:
         if _FP.match(value):
             return [value[:16]]
-        d = self.directory
-        ids = {value} if value in d.conversations else set()
+        ids = {value} if value in known else set()
         low = value.casefold()
-        ids.update(c.id for c in d.conversations.values() if c.name and c.name.casefold() == low)
+        ids.update(i for i, x in known.items() if x.name and x.name.casefold() == low)
+        # an id we never saw matches nothing, honestly
+        of_id = self.a.keys.fingerprints.of_id
         return [fp16(of_id(i)) for i in sorted(ids or {value})]
 
     def _seq_set(self, q: SearchQuery) -> set[int] | None:
@@ -325,7 +320,6 @@ def matching_seqs(a: Archive, query: str) -> list[int]:
     """Every message a query matches (for holds and exports by saved query), oldest first."""
     eng = SearchEngine(a)
     q = parse(query)
-    eng.catch_up()
     while eng.index.behind():
         eng.index.update()
     tq = eng.build(q)
