@@ -59,6 +59,7 @@ ACTIONS = (
     "export-request",
     "export-approve",
     "export-run",
+    "employees-mark",
 )
 
 

@@ -7,7 +7,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
@@ -29,7 +29,8 @@ from rich.text import Text
 from . import __version__
 from .archive import Archive, ArchiveError, resolve_data_dir
 from .crypto import KeyProblem
-from .ingest import FORMATS, IngestError, ingest_file, iter_input_files
+from .imports import FORMATS as WECHAT_FORMATS
+from .ingest import FORMATS, IngestError, ingest_file
 from .keys import rotate_kek
 from .seal import Counts, Sealer
 
@@ -43,6 +44,7 @@ demo_app = typer.Typer(help="The demo company: generate data, or load and show i
 app.add_typer(keys_app, name="keys")
 app.add_typer(demo_app, name="demo")
 
+_ALL_FORMATS = (*FORMATS, *WECHAT_FORMATS)
 err = Console(stderr=True)
 out = Console()
 
@@ -136,37 +138,81 @@ def _progress() -> Progress:
     )
 
 
+def _advance(bar: Progress, task: TaskID) -> Callable[[int], None]:
+    def update(pos: int) -> None:
+        bar.update(task, completed=pos)
+
+    return update
+
+
 def run_ingest(
-    a: Archive, paths: list[Path], fmt: str, source: str
+    a: Archive,
+    paths: list[Path],
+    fmt: str,
+    source: str,
+    owner: str = "",
+    employees: Path | None = None,
 ) -> tuple[Counts, list[dict[str, Any]]]:
+    """Every input exactly once: WeCom/interchange files and WeChat client data alike."""
+    from .imports import EmployeeError, ImportFileError, open_source, read_employees
+    from .imports.plan import plan
+    from .imports.run import Importer
+
+    staff = {}
+    if employees is not None:
+        try:
+            staff = read_employees(employees)
+        except EmployeeError as e:
+            raise IngestError(str(e)) from None
     sealer = Sealer(a)
     total = Counts()
     files: list[dict[str, Any]] = []
-    inputs = [f for p in paths for f in iter_input_files(p)]
-    if not inputs:
-        raise IngestError("no input files found (looked for *.jsonl and *.json)")
+    jobs = [j for p in paths for j in plan([p], fmt)]
+    if not jobs:
+        raise IngestError("no input files found")
     with _progress() as bar:
-        for f in inputs:
+        for job in jobs:
+            if job.kind == "error":
+                files.append({"path": str(job.path), "error": job.error})
+                continue
+            if job.kind == "wechat":
+                try:
+                    src = open_source(job.path, job.format, owner, staff)
+                except (ImportFileError, OSError) as e:
+                    files.append({"path": str(job.path), "error": str(e)})
+                    continue
+                imp = Importer(a, sealer, src.account, src.format)
+                c = Counts()
+                for unit in src.units:
+                    task = bar.add_task(_esc(unit.label), total=unit.total or None)
+                    try:
+                        rep = imp.run(unit, _advance(bar, task))
+                    except (ImportFileError, OSError) as e:
+                        files.append({"path": str(unit.path), "error": str(e)})
+                        continue
+                    finally:
+                        bar.remove_task(task)
+                    c.add(rep.counts)
+                total.add(c)
+                files.append({"path": str(job.path), "format": job.format, **_counts(c)})
+                continue
+            f = Path(job.path)
             size = f.stat().st_size if f.exists() else 0
             task = bar.add_task(_esc(f.name), total=size or None)
-
-            def advance(pos: int, t: TaskID = task) -> None:
-                bar.update(t, completed=pos)
-
             try:
-                rep = ingest_file(a, sealer, f, fmt, source, advance)
+                frep = ingest_file(a, sealer, f, job.format, source, _advance(bar, task))
             except (IngestError, OSError) as e:
                 files.append({"path": str(f), "error": str(e)})
                 continue
             finally:
                 bar.remove_task(task)
-            total.add(rep.counts)
+            total.add(frep.counts)
             files.append(
                 {
                     "path": str(f),
-                    "format": rep.format,
-                    "resumed_at_byte": rep.resumed_at,
-                    **_counts(rep.counts),
+                    "format": frep.format,
+                    "resumed_at_byte": frep.resumed_at,
+                    **_counts(frep.counts),
                 }
             )
     a.seal_checkpoint()
@@ -186,11 +232,22 @@ def _counts(c: Counts) -> dict[str, Any]:
 
 @app.command()
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Files or directories (*.jsonl, *.json)")],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="Files, folders or a chatlog URL (see docs/formats.md#imports)"),
+    ],
     data: DataOpt = None,
     fmt: Annotated[
-        str, typer.Option("--input-format", help=f"One of: {', '.join(FORMATS)}")
+        str,
+        typer.Option("--input-format", help=f"One of: {', '.join(_ALL_FORMATS)}"),
     ] = "auto",
+    owner: Annotated[
+        str, typer.Option("--owner", help="WeChat imports: the account owner's wxid")
+    ] = "",
+    employees: Annotated[
+        Path | None,
+        typer.Option("--employees", help="WeChat imports: employee CSV (account,name,...)"),
+    ] = None,
     source: Annotated[
         str, typer.Option(help="Source name for WeCom records (dedupe namespace)")
     ] = "wecom",
@@ -220,10 +277,12 @@ def ingest(
         return
     if follow or config or max_pages:
         fail("--follow, --config and --max-pages apply to `wxguard ingest wecom` only")
+    if fmt not in _ALL_FORMATS:
+        fail(f"unknown --input-format {fmt!r}; choose one of {', '.join(_ALL_FORMATS)}")
     d = resolve_data_dir(data)
     with errors(), Archive.open(d, write=True) as a:
         t0 = time.perf_counter()
-        total, files = run_ingest(a, paths, fmt, source)
+        total, files = run_ingest(a, paths, fmt, source, owner, employees)
         dt = time.perf_counter() - t0
     result = {**_counts(total), "seconds": round(dt, 2), "files": files}
     if output == OutputFormat.json:
@@ -570,6 +629,7 @@ from . import (  # noqa: E402, F401
     cli_capture,
     cli_detect,
     cli_discovery,
+    cli_imports,
     cli_policy,
     cli_records,
     cli_register,

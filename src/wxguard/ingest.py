@@ -228,12 +228,3 @@ def _decode_into(
             decoder.decode_into(batch, rec.raw, sealer)
     except (wecom.NormaliseError, interchange.InterchangeError) as e:
         batch.quarantine.append((rec.locator, str(e), rec.raw))
-
-
-def iter_input_files(path: Path) -> list[Path]:
-    if path.is_dir():
-        return sorted(
-            p for p in path.rglob("*") if p.is_file() and p.suffix in (".jsonl", ".json")
-            and not p.name.endswith(".truth.jsonl")
-        )  # fmt: skip
-    return [path]

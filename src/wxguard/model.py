@@ -104,6 +104,8 @@ class Image(Payload, tag="image"):
 class Voice(Payload, tag="voice"):
     attachment: Attachment
     duration_s: NonNeg = 0
+    transcript: str = ""  # the client's speech-to-text, when the source kept it
+    wav: Attachment | None = None  # a WAV decoded from a SILK original, stored beside it
 
 
 class Video(Payload, tag="video"):
@@ -127,6 +129,8 @@ class Link(Payload, tag="link"):
     description: str = ""
     url: str = ""
     image_url: str = ""
+    app_id: str = ""  # the third-party app that shared it (WeChat ``appmsg@appid``)
+    app_name: str = ""
 
 
 class Weapp(Payload, tag="weapp"):
@@ -134,6 +138,7 @@ class Weapp(Payload, tag="weapp"):
     description: str = ""
     username: str = ""  # mini-program user name, e.g. ``gh_xxx@app`` / ``xxx@app``
     displayname: str = ""
+    appid: str = ""  # WeChat mini-program app id (``wx`` + 16 hex), when the source has it
 
 
 class RedPacket(Payload, tag="redpacket"):
@@ -158,6 +163,7 @@ class Location(Payload, tag="location"):
 class Card(Payload, tag="card"):
     corpname: str = ""
     userid: str = ""
+    name: str = ""  # the shared contact's display name (WeChat cards carry it)
 
 
 class ChatRecordItem(Struct, omit_defaults=True, kw_only=True, forbid_unknown_fields=True):
@@ -310,6 +316,24 @@ class Switch(Payload, tag="switch"):
     user: str = ""
 
 
+class Transfer(Payload, tag="transfer"):
+    """A WeChat Pay transfer (personal WeChat app message type 49/2000)."""
+
+    amount_fen: NonNeg = 0
+    status: str = ""  # sent | received | refunded | pending | unknown
+    memo: str = ""
+    payer: str = ""
+    receiver: str = ""
+    transfer_id: str = ""
+
+
+class System(Payload, tag="system"):
+    """A client-side system line: joins, pats, call summaries, friend requests…"""
+
+    content: str = ""
+    event: str = ""  # e.g. ``pat``, ``invite``, ``friend-request``, ``location-share``
+
+
 class Unknown(Payload, tag="unknown"):
     """A msgtype this version does not understand; the raw record is kept."""
 
@@ -349,6 +373,8 @@ AnyPayload = (
     | Vote
     | Collect
     | Switch
+    | Transfer
+    | System
     | Unknown
 )
 

@@ -60,6 +60,9 @@ class Batch:
     # Called in the batch's transaction with (seq, message) of each newly sealed message,
     # for rows that must commit with them (media downloads to do, capture health).
     on_sealed: Callable[[list[tuple[int, Message]]], None] | None = None
+    # Plaintext client imports: the same message (same account, same server id) read from
+    # another device or export renders differently; it is a duplicate, not a conflict.
+    rerendered_duplicates: bool = False
 
     def __len__(self) -> int:
         return (
@@ -267,7 +270,7 @@ class Sealer:
             cfp = of_bytes(canonical, b"msg")
             prior = existing.get((source, msgid))
             if prior is not None:
-                if prior == cfp:
+                if prior == cfp or batch.rerendered_duplicates:
                     counts.duplicates += 1
                 else:
                     reason = "duplicate message id with different content"

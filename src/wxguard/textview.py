@@ -30,8 +30,10 @@ from .model import (
     QyDiskFile,
     RedPacket,
     SphFeed,
+    System,
     Text,
     Todo,
+    Transfer,
     Video,
     Voice,
     VoipDocShare,
@@ -56,7 +58,9 @@ def _text_parts(p: Payload) -> list[str]:
             return [p.content]
         case Markdown():
             return [p.content]
-        case Image() | Voice() | Video() | Emotion():
+        case Voice():
+            return [*_attachment_text(p.attachment), p.transcript]
+        case Image() | Video() | Emotion():
             return _attachment_text(p.attachment)
         case File():
             return _attachment_text(p.attachment)
@@ -70,7 +74,12 @@ def _text_parts(p: Payload) -> list[str]:
         case Location():
             return [p.title, p.address]
         case Card():
-            return [p.corpname, p.userid]
+            return [p.name, p.corpname, p.userid]
+        case Transfer():  # the amount is in the view so money detectors see it
+            amount = f"转账 ¥{p.amount_fen / 100:.2f}" if p.amount_fen else ""
+            return [amount, p.memo]
+        case System():
+            return [p.content]
         case ChatRecord():
             return [p.title, *(_item_text(i) for i in p.items)]
         case Mixed():
@@ -112,7 +121,9 @@ def _item_text(item: ChatRecordItem) -> str:
 def attachments_of(payload: Payload) -> list[Attachment]:
     """Every attachment a payload carries, nested ones included."""
     match payload:
-        case Image() | Voice() | Video() | Emotion() | File():
+        case Voice():
+            return [payload.attachment, payload.wav] if payload.wav else [payload.attachment]
+        case Image() | Video() | Emotion() | File():
             return [payload.attachment]
         case MeetingVoiceCall() | VoipDocShare():
             return [payload.attachment] if payload.attachment.sdkfileid else []

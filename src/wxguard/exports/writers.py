@@ -18,7 +18,16 @@ from xml.sax.saxutils import escape
 
 import orjson
 
-from ..model import JSON_ENCODER, Agree, ChatType, Disagree, Message, RedPacket, Revoke
+from ..model import (
+    JSON_ENCODER,
+    Agree,
+    ChatType,
+    Disagree,
+    Message,
+    RedPacket,
+    Revoke,
+    Transfer,
+)
 from ..textview import text_view
 
 PLATFORM = "WeCom"
@@ -225,6 +234,8 @@ def rsmf_manifest(t: Thread, items: list[Item], custodian: str | None) -> dict[s
         custom = _custom(kind=m.kind, seq=it.seq)
         if isinstance(p, RedPacket):
             custom += _custom(amount_fen=p.total_amount_fen, currency="CNY")
+        elif isinstance(p, Transfer):
+            custom += _custom(amount_fen=p.amount_fen, currency="CNY")
         ev["custom"] = custom
         if it.files:
             ev["attachments"] = [

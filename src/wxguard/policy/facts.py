@@ -25,6 +25,7 @@ from ..model import (
     Participant,
     ParticipantKind,
     RedPacket,
+    Transfer,
     Weapp,
     classify_participant,
 )
@@ -101,11 +102,16 @@ def event_of(
     )  # fmt: skip
     if isinstance(p, RedPacket | ExternalRedPacket):
         ev.amount_fen = p.total_amount_fen
+    elif isinstance(p, Transfer):
+        ev.amount_fen = p.amount_fen
     for a in attachments_of(p):
         ext = (a.ext or (a.name.rpartition(".")[2] if "." in a.name else "")).lower()
         ev.attachments.append((a.name, ext))
-    if isinstance(p, Weapp) and p.username:
-        ev.third_parties.append(ThirdParty("miniprogram", p.username, p.displayname or p.title))
+    if isinstance(p, Weapp) and (p.username or p.appid):
+        name = p.displayname or p.title
+        ev.third_parties.append(ThirdParty("miniprogram", p.username or p.appid, name))
+    if isinstance(p, Link) and p.app_id:
+        ev.third_parties.append(ThirdParty("app", p.app_id, p.app_name))
     if (sender_kind or classify_participant(m.sender)) == ParticipantKind.BOT:
         ev.third_parties.append(ThirdParty("bot", m.sender))
     urls = [p.url] if isinstance(p, Link) and p.url else []

@@ -19,6 +19,7 @@ from ..model import (
     Mixed,
     RedPacket,
     Revoke,
+    Transfer,
     Weapp,
 )
 from ..textview import attachments_of, text_view
@@ -123,8 +124,11 @@ def extras_of(m: Message) -> list[tuple[str, str]]:
     if isinstance(p, RedPacket):
         label = "external red packet" if isinstance(p, ExternalRedPacket) else "red packet"
         out.append((label, f"{yuan(p.total_amount_fen)} in {p.total_count} packet(s)"))
+    elif isinstance(p, Transfer):
+        out.append(("transfer", f"{yuan(p.amount_fen)} ({p.status or 'unknown'})"))
     elif isinstance(p, Weapp):
-        out.append(("mini-program", inert(f"{p.displayname} ({p.username})")))
+        ident = p.username or p.appid
+        out.append(("mini-program", inert(f"{p.displayname} ({ident})")))
     elif isinstance(p, Revoke):
         out.append(("recall", "recalled an earlier message"))
     elif isinstance(p, ChatRecord | Mixed):

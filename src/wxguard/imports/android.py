@@ -1,0 +1,158 @@
+"""Android ``EnMicroMsg.db`` exported in plaintext (spec §3).
+
+``message``: ``createTime`` in **milliseconds**, ``isSend = 1`` for the owner, received
+group content ``sender:\\ncontent``. App messages carry a tag in the top byte of ``type``
+with the low 16 bits = 49 (§4.4): the sub-type is read from ``<appmsg><type>``.
+``rcontact`` (names), ``chatroom`` (``memberlist`` split on ``;``), ``userinfo`` (id 2 =
+own username, id 4 = own nickname).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+from .common import (
+    Account,
+    Item,
+    Quarantined,
+    Row,
+    RowReader,
+    Unit,
+    as_int,
+    as_text,
+    file_head,
+    raw_of,
+    split_sender,
+)
+from .sqlitedb import ImportFileError, open_plaintext, require_columns, tables
+
+FETCH = 2000
+MSG_COLUMNS = ("msgId", "msgSvrId", "type", "isSend", "createTime", "talker", "content")
+# Android-only type numbers (wechat-dump constants, §4.4) → (base, sub).
+SPECIAL = {
+    1048625: (47, 0),
+    16777265: (49, 0),
+    419430449: (49, 2000),
+    436207665: (49, 2001),
+    822083633: (49, 57),
+    1090519089: (49, 6),
+    1040187441: (49, 3),
+    -1879048186: (49, 17),
+}
+
+
+def detect(path: Path) -> bool:
+    if path.is_dir():
+        return (path / "EnMicroMsg.db").is_file()
+    return path.name == "EnMicroMsg.db"
+
+
+def units(root: Path, owner: str, acct: Account) -> list[Unit]:
+    db = root / "EnMicroMsg.db" if root.is_dir() else root
+    conn = open_plaintext(db)
+    have = tables(conn)
+    if "message" not in have:
+        conn.close()
+        raise ImportFileError(f"{db}: no message table: not an Android WeChat EnMicroMsg.db")
+    cols = require_columns(conn, db, "message", MSG_COLUMNS)
+    if "userinfo" in have:
+        info = dict(conn.execute("SELECT id, value FROM userinfo WHERE id IN (2, 4)").fetchall())
+        owner = owner or as_text(info.get(2))
+        acct.owner_name = as_text(info.get(4))
+    if not owner:
+        conn.close()
+        raise ImportFileError(f"{db}: userinfo does not name the owner; pass --owner WXID")
+    acct.owner = owner
+    if "rcontact" in have:
+        require_columns(conn, db, "rcontact", ("username", "nickname", "conRemark"))
+        for user, alias, remark, nick in conn.execute(
+            "SELECT username, alias, conRemark, nickname FROM rcontact"
+        ):
+            if user:
+                acct.names[user] = remark or nick or ""
+                if alias:
+                    acct.aliases[user] = alias
+    if "chatroom" in have:
+        for name, members, room_owner in conn.execute(
+            "SELECT chatroomname, memberlist, roomowner FROM chatroom"
+        ):
+            acct.room(name, [m for m in as_text(members).split(";") if m], room_owner or "")
+    acct.owner_name = acct.owner_name or acct.names.get(owner, "")
+    total = conn.execute("SELECT count(*) FROM message").fetchone()[0]
+    return [
+        Unit(
+            path=db,
+            stream=f"wechat-android:{db.resolve()}",
+            label=db.name,
+            total=total,
+            rows=_reader(conn, db, cols),
+            head=file_head(db),
+        )
+    ]
+
+
+def _reader(conn: sqlite3.Connection, db: Path, cols: list[str]) -> RowReader:
+    sel = ", ".join(f'"{c}"' for c in cols)
+
+    def rows(start: int) -> Iterator[tuple[int, Item]]:
+        cur = conn.execute(
+            f"SELECT rowid, {sel} FROM message WHERE rowid > ? ORDER BY rowid", (start,)
+        )
+        while batch := cur.fetchmany(FETCH):
+            for r in batch:
+                yield r[0], _row(dict(zip(cols, r[1:], strict=True)), db)
+
+    return rows
+
+
+MAX_VOICE_FILE = 16 << 20
+
+
+def _voice_file(root: Path, stem: str) -> bytes | None:
+    """``voice2/<h[0:2]>/<h[2:4]>/msg_<imgPath>.amr`` with ``h = md5(imgPath)`` (§3.2),
+    looked for beside the database (copy the device's ``voice2`` folder there)."""
+    if not stem or "/" in stem or "\\" in stem or ".." in stem:
+        return None
+    h = hashlib.md5(stem.encode(), usedforsecurity=False).hexdigest()
+    f = root / "voice2" / h[:2] / h[2:4] / f"msg_{stem}.amr"
+    try:
+        if f.is_file() and f.stat().st_size <= MAX_VOICE_FILE:
+            return f.read_bytes()
+    except OSError:
+        return None
+    return None
+
+
+def _row(rec: dict[str, object], db: Path) -> Item:
+    loc = f"{db.name} message msgId {rec['msgId']}"
+    raw = raw_of(rec)
+    try:
+        typ = as_int(rec["type"])
+        base, sub = SPECIAL.get(typ, (typ & 0xFFFF if typ & 0xFFFF == 49 else typ, 0))
+        talker, content = as_text(rec["talker"]), as_text(rec["content"])
+        svr, is_self = as_int(rec["msgSvrId"]), as_int(rec["isSend"]) == 1
+        sent_ms = as_int(rec["createTime"])
+    except (ValueError, TypeError) as e:
+        return Quarantined(loc, f"unreadable row: {e}", raw)
+    if not talker:
+        return Quarantined(loc, "row names no conversation (talker empty)", raw)
+    sender = ""
+    if talker.endswith("@chatroom") and not is_self and base not in (10000, 10002):
+        sender, content = split_sender(content)
+    return Row(
+        voice=_voice_file(db.parent, as_text(rec.get("imgPath"))) if base == 34 else None,
+        locator=loc,
+        talker=talker,
+        server_id=svr,
+        local_key=f"msgId:{rec['msgId']}",
+        sent_ms=sent_ms,
+        base=base,
+        sub=sub,
+        is_self=is_self,
+        sender=sender,
+        content=content,
+        raw=raw,
+    )

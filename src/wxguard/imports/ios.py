@@ -1,0 +1,232 @@
+"""An unencrypted iTunes/Finder backup of an iPhone with WeChat (spec §7).
+
+``Manifest.db`` ``Files(fileID, domain, relativePath)`` maps each app file to
+``<backup>/<fileID[:2]>/<fileID>``. Under ``Documents/<md5(owner)>/DB/``:
+``message_N.sqlite`` (and ``MM.sqlite``) hold one ``Chat_<md5(talker)>`` table per
+conversation (``CreateTime`` seconds, ``Des = 0`` ⇒ sent by the owner, received group
+content ``sender:\\n…``); ``WCDB_Contact.sqlite`` ``Friend`` holds names (protobuf
+``dbContactRemark`` {1 nickname, 2 alias, 3 remark}) and group members (XML in
+``dbContactChatRoom`` field 6). An encrypted backup's Manifest.db is not SQLite and is
+refused like any encrypted database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+from . import protowire
+from .appmsg import BodyError, parse_xml
+from .common import (
+    Account,
+    Item,
+    Quarantined,
+    Row,
+    RowReader,
+    Unit,
+    as_int,
+    as_text,
+    file_head,
+    raw_of,
+    split_sender,
+)
+from .sqlitedb import ImportFileError, open_plaintext, require_columns, tables
+
+FETCH = 2000
+DOMAINS = ("AppDomain-com.tencent.xin", "AppDomainGroup-group.com.tencent.xin")
+_AUDIO = re.compile(r"^Documents/([0-9a-f]{32})/Audio/([0-9a-f]{32})/(\d+)\.aud$")
+_DB = re.compile(
+    r"^Documents/([0-9a-f]{32})/DB/(MM\.sqlite|message_\d{1,4}\.sqlite|"
+    r"WCDB_Contact\.sqlite)$"
+)
+MSG_COLUMNS = ("MesLocalID", "MesSvrID", "CreateTime", "Message", "Type", "Des")
+
+
+def detect(path: Path) -> bool:
+    return (path / "Manifest.db").is_file() if path.is_dir() else path.name == "Manifest.db"
+
+
+def _files(backup: Path) -> dict[str, dict[str, Path]]:
+    """md5(owner) → {db name, or ``audio/<md5(talker)>/<MesLocalID>`` → physical file}."""
+    man = open_plaintext(backup / "Manifest.db")
+    try:
+        if "Files" not in tables(man):
+            raise ImportFileError(f"{backup / 'Manifest.db'}: no Files table: not an iOS backup")
+        out: dict[str, dict[str, Path]] = {}
+        q = ",".join("?" * len(DOMAINS))
+        for fid, rel in man.execute(
+            f"SELECT fileID, relativePath FROM Files WHERE domain IN ({q})", DOMAINS
+        ):
+            m = _DB.match(rel or "")
+            if m:
+                out.setdefault(m.group(1), {})[m.group(2)] = backup / fid[:2] / fid
+                continue
+            a = _AUDIO.match(rel or "")
+            if a:
+                key = f"audio/{a.group(2)}/{a.group(3)}"
+                out.setdefault(a.group(1), {})[key] = backup / fid[:2] / fid
+        return out
+    finally:
+        man.close()
+
+
+def units(root: Path, owner: str, acct: Account) -> list[Unit]:
+    backup = root if root.is_dir() else root.parent
+    accounts = _files(backup)
+    if not accounts:
+        raise ImportFileError(f"{backup}: the backup holds no WeChat message databases")
+    if owner:
+        key = hashlib.md5(owner.encode()).hexdigest()
+        if key not in accounts:
+            raise ImportFileError(f"{backup}: no WeChat data for account {owner} in this backup")
+    elif len(accounts) > 1:
+        raise ImportFileError(
+            f"{backup}: the backup holds {len(accounts)} WeChat accounts; choose one with --owner"
+        )
+    else:
+        key = next(iter(accounts))
+    dbs = accounts[key]
+    contact = dbs.get("WCDB_Contact.sqlite")
+    if contact is not None:
+        _load_contacts(contact, acct)
+    if not owner:
+        owner = next((u for u in acct.names if hashlib.md5(u.encode()).hexdigest() == key), "")
+    if not owner:
+        raise ImportFileError(f"{backup}: cannot tell the account owner; pass --owner WXID")
+    acct.owner, acct.owner_name = owner, acct.names.get(owner, "")
+    by_md5 = {hashlib.md5(u.encode()).hexdigest(): u for u in [*acct.names, *acct.rooms]}
+    out = []
+    audio = {k: v for k, v in dbs.items() if k.startswith("audio/")}
+    for name in sorted(n for n in dbs if n.endswith(".sqlite") and n != "WCDB_Contact.sqlite"):
+        path = dbs[name]
+        if not path.is_file():
+            raise ImportFileError(f"{path}: listed in Manifest.db as {name} but missing")
+        conn = open_plaintext(path)
+        for table in sorted(t for t in tables(conn) if t.startswith("Chat_")):
+            cols = require_columns(conn, path, table, MSG_COLUMNS)
+            total = conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+            out.append(
+                Unit(
+                    path=path,
+                    stream=f"wechat-ios:{path.resolve()}#{table}",
+                    label=f"{name}/{table[:13]}…",
+                    total=total,
+                    head=file_head(path),
+                    rows=_reader(conn, name, table, cols, by_md5.get(table[5:].lower()), audio),
+                )
+            )
+    return out
+
+
+def _load_contacts(path: Path, acct: Account) -> None:
+    conn = open_plaintext(path)
+    try:
+        if "Friend" not in tables(conn):
+            return
+        cols = require_columns(conn, path, "Friend", ("userName",))
+        remark = "dbContactRemark" if "dbContactRemark" in cols else "NULL"
+        room = "dbContactChatRoom" if "dbContactChatRoom" in cols else "NULL"
+        for user, rblob, cblob in conn.execute(f"SELECT userName, {remark}, {room} FROM Friend"):
+            if not user:
+                continue
+            name = ""
+            if isinstance(rblob, bytes):
+                try:
+                    f = protowire.fields(rblob)
+                    name = protowire.text(protowire.first(f, 3)) or protowire.text(
+                        protowire.first(f, 1)
+                    )
+                    alias = protowire.text(protowire.first(f, 2))
+                    if alias:
+                        acct.aliases[user] = alias
+                except ValueError:
+                    pass
+            acct.names[user] = name
+            if user.endswith("@chatroom") and isinstance(cblob, bytes):
+                acct.room(user, _room_members(cblob))
+    finally:
+        conn.close()
+
+
+def _room_members(blob: bytes) -> list[str]:
+    try:
+        xml = protowire.text(protowire.first(protowire.fields(blob), 6))
+        if not xml:
+            return []
+        root = parse_xml(xml, "iOS RoomData XML")
+    except (ValueError, BodyError):
+        return []
+    return [m.get("UserName", "") for m in root.iter("Member") if m.get("UserName")]
+
+
+def _reader(
+    conn: sqlite3.Connection,
+    name: str,
+    table: str,
+    cols: list[str],
+    talker: str | None,
+    audio: dict[str, Path],
+) -> RowReader:
+    sel = ", ".join(f'"{c}"' for c in cols)
+
+    def rows(start: int) -> Iterator[tuple[int, Item]]:
+        cur = conn.execute(
+            f'SELECT rowid, {sel} FROM "{table}" WHERE rowid > ? ORDER BY rowid', (start,)
+        )
+        while batch := cur.fetchmany(FETCH):
+            for r in batch:
+                rec = dict(zip(cols, r[1:], strict=True))
+                loc = f"{name} {table} MesLocalID {rec['MesLocalID']}"
+                if talker is None:
+                    yield (
+                        r[0],
+                        Quarantined(
+                            loc,
+                            "conversation unknown: no contact hashes to this table",
+                            raw_of(rec),
+                        ),
+                    )
+                    continue
+                row = _row(rec, loc, talker)
+                if isinstance(row, Row) and row.base == 34:
+                    f = audio.get(f"audio/{table[5:].lower()}/{rec['MesLocalID']}")
+                    row.voice = _read_voice(f) if f is not None else None
+                yield r[0], row
+
+    return rows
+
+
+def _read_voice(f: Path) -> bytes | None:
+    try:
+        return f.read_bytes() if f.is_file() and f.stat().st_size <= 16 << 20 else None
+    except OSError:
+        return None
+
+
+def _row(rec: dict[str, object], loc: str, talker: str) -> Item:
+    raw = raw_of(rec)
+    try:
+        base, content = as_int(rec["Type"]), as_text(rec["Message"])
+        svr, is_self = as_int(rec["MesSvrID"]), as_int(rec["Des"]) == 0
+        sent_ms = as_int(rec["CreateTime"]) * 1000
+    except (ValueError, TypeError) as e:
+        return Quarantined(loc, f"unreadable row: {e}", raw)
+    sender = ""
+    if talker.endswith("@chatroom") and not is_self and base not in (10000, 10002):
+        sender, content = split_sender(content)
+    return Row(
+        locator=loc,
+        talker=talker,
+        server_id=svr,
+        local_key=f"{loc}",
+        sent_ms=sent_ms,
+        base=base,
+        sub=0,
+        is_self=is_self,
+        sender=sender,
+        content=content,
+        raw=raw,
+    )

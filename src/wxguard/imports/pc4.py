@@ -1,0 +1,294 @@
+"""WeChat 4.x (Windows/macOS, 2025) plaintext databases (spec §2).
+
+``db_storage/message/message_N.db``: one ``Msg_<md5(username)>`` table per conversation
+per shard, ``Name2Id`` (rowid → username) for ``real_sender_id``; ``local_type`` packs
+the app sub-type in its high 32 bits; ``message_content`` may be a zstd frame; received
+group content starts with ``sender:\\n``. ``contact/contact.db`` and
+``session/session.db`` name the conversations (a table name is an md5, §2.3). Voice is
+in ``message/media_N.db`` ``VoiceInfo`` by ``svr_id`` (§2.6); the owner is the account
+directory's name without its ``_xxxx`` suffix, or the sender of ``status = 2`` rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import zstandard
+
+from . import protowire
+from .appmsg import Extras
+from .common import (
+    Account,
+    Item,
+    Quarantined,
+    Row,
+    RowReader,
+    Unit,
+    as_int,
+    as_text,
+    file_head,
+    raw_of,
+    split_sender,
+)
+from .sqlitedb import ImportFileError, open_plaintext, require_columns, tables
+
+FETCH = 2000
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+MAX_CONTENT = 16 << 20
+_SHARD = re.compile(r"^message_(\d+)\.db$")
+_MEDIA = re.compile(r"^media_(\d+)\.db$")
+MSG_COLUMNS = (
+    "local_id",
+    "server_id",
+    "local_type",
+    "real_sender_id",
+    "create_time",
+    "message_content",
+)
+
+
+def find(root: Path) -> tuple[Path, list[Path], list[Path], Path]:
+    """(message dir, message shards, media shards, account dir)."""
+    if root.is_file():
+        msg_dir = root.parent
+    else:
+        cands = [root / "db_storage" / "message", root / "message", root]
+        msg_dir = next(
+            (c for c in cands if c.is_dir() and any(_SHARD.match(p.name) for p in c.iterdir())),
+            root,
+        )
+    shards = sorted(
+        (p for p in msg_dir.iterdir() if _SHARD.match(p.name)),
+        key=lambda p: int(p.stem.split("_")[1]),
+    )
+    if root.is_file():
+        shards = [root]
+    media = sorted(p for p in msg_dir.iterdir() if _MEDIA.match(p.name))
+    store = msg_dir.parent
+    account = store.parent if store.name == "db_storage" else store
+    return msg_dir, shards, media, account
+
+
+def detect(path: Path) -> bool:
+    try:
+        if path.is_dir():
+            return bool(find(path)[1])
+    except OSError:
+        return False
+    return bool(_SHARD.match(path.name))
+
+
+def load_account(store: Path, owner: str, acct: Account) -> None:
+    acct.owner = owner
+    contact = store / "contact" / "contact.db"
+    if contact.is_file():
+        conn = open_plaintext(contact)
+        try:
+            have = tables(conn)
+            if "contact" in have:
+                require_columns(conn, contact, "contact", ("username", "remark", "nick_name"))
+                for user, alias, remark, nick in conn.execute(
+                    "SELECT username, alias, remark, nick_name FROM contact"
+                ):
+                    if user:
+                        acct.names[user] = remark or nick or ""
+                        if alias:
+                            acct.aliases[user] = alias
+            if "chat_room" in have:
+                for name, room_owner, ext in conn.execute(
+                    "SELECT username, owner, ext_buffer FROM chat_room"
+                ):
+                    members = []
+                    if ext:
+                        try:
+                            members = [
+                                protowire.text(protowire.first(protowire.fields(v), 1))
+                                for n, _, v in protowire.fields(ext)
+                                if n == 1 and isinstance(v, bytes)
+                            ]
+                        except ValueError:
+                            members = []
+                    acct.room(name, members, room_owner or "")
+        finally:
+            conn.close()
+    session = store / "session" / "session.db"
+    if session.is_file():
+        conn = open_plaintext(session)
+        try:
+            if "SessionTable" in tables(conn):
+                for (user,) in conn.execute("SELECT username FROM SessionTable"):
+                    acct.names.setdefault(user, "")
+        finally:
+            conn.close()
+    acct.owner_name = acct.names.get(owner, "")
+
+
+def _owner_from_dir(account: Path) -> str:
+    name = account.name
+    m = re.match(r"^(wxid_[0-9a-z]+)_[0-9a-f]{4}$", name)
+    return m.group(1) if m else ""
+
+
+class _Voices:
+    def __init__(self, media: list[Path]) -> None:
+        self.paths = media
+        self.conns: list[sqlite3.Connection] | None = None
+
+    def get(self, svr: int) -> bytes | None:
+        if self.conns is None:
+            self.conns = [open_plaintext(p) for p in self.paths]
+        for c in self.conns:
+            row = c.execute("SELECT voice_data FROM VoiceInfo WHERE svr_id = ?", (svr,)).fetchone()
+            if row and row[0]:
+                return bytes(row[0])
+        return None
+
+
+def units(root: Path, owner: str, acct: Account) -> list[Unit]:
+    msg_dir, shards, media, account = find(root)
+    if not shards:
+        raise ImportFileError(f"{root}: no message_N.db found (WeChat 4.x layout)")
+    owner = owner or _owner_from_dir(account)
+    if not owner:
+        raise ImportFileError(
+            f"{root}: cannot tell the account owner from the folder name; pass --owner WXID"
+        )
+    load_account(msg_dir.parent, owner, acct)
+    by_md5 = {hashlib.md5(u.encode()).hexdigest(): u for u in acct.names}
+    by_md5.update({hashlib.md5(u.encode()).hexdigest(): u for u in acct.rooms})
+    voices = _Voices(media)
+    out = []
+    for shard in shards:
+        conn = open_plaintext(shard)
+        have = tables(conn)
+        if "Name2Id" not in have:
+            conn.close()
+            raise ImportFileError(f"{shard}: no Name2Id table: not a WeChat 4.x message database")
+        names = {r: u for r, u in conn.execute("SELECT rowid, user_name FROM Name2Id")}
+        for u in names.values():
+            by_md5.setdefault(hashlib.md5(u.encode()).hexdigest(), u)
+        for table in sorted(t for t in have if t.startswith("Msg_")):
+            talker = by_md5.get(table[4:].lower())
+            cols = require_columns(conn, shard, table, MSG_COLUMNS)
+            total = conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+            out.append(
+                Unit(
+                    path=shard,
+                    stream=f"wechat-pc4:{shard.resolve()}#{table}",
+                    label=f"{shard.name}/{table[:12]}…",
+                    total=total,
+                    head=file_head(shard),
+                    rows=_reader(conn, shard, table, cols, talker, names, owner, account, voices),
+                )
+            )
+    return out
+
+
+def _reader(
+    conn: sqlite3.Connection,
+    shard: Path,
+    table: str,
+    cols: list[str],
+    talker: str | None,
+    names: dict[int, str],
+    owner: str,
+    account: Path,
+    voices: _Voices,
+) -> RowReader:
+    sel = ", ".join(f'"{c}"' for c in cols)
+    dctx = zstandard.ZstdDecompressor()
+
+    def rows(start: int) -> Iterator[tuple[int, Item]]:
+        cur = conn.execute(
+            f'SELECT rowid, {sel} FROM "{table}" WHERE rowid > ? ORDER BY rowid', (start,)
+        )
+        while batch := cur.fetchmany(FETCH):
+            for r in batch:
+                rec = dict(zip(cols, r[1:], strict=True))
+                loc = f"{shard.name} {table} local_id {rec['local_id']}"
+                if talker is None:
+                    yield (
+                        r[0],
+                        Quarantined(
+                            loc,
+                            "conversation unknown: no contact or session name hashes to this "
+                            "table (copy contact.db and session.db beside message/)",
+                            raw_of(rec),
+                        ),
+                    )
+                    continue
+                yield r[0], _row(rec, loc, talker, names, owner, account, voices, dctx)
+
+    return rows
+
+
+def _row(
+    rec: dict[str, object],
+    loc: str,
+    talker: str,
+    names: dict[int, str],
+    owner: str,
+    account: Path,
+    voices: _Voices,
+    dctx: zstandard.ZstdDecompressor,
+) -> Item:
+    raw = raw_of(rec)
+    try:
+        lt = as_int(rec["local_type"])
+        base, sub = lt & 0xFFFFFFFF, lt >> 32
+        data = rec["message_content"]
+        if isinstance(data, bytes) and data[:4] == ZSTD_MAGIC:
+            data = dctx.decompress(data, max_output_size=MAX_CONTENT)
+        content = as_text(data)
+        sender = names.get(as_int(rec["real_sender_id"]), "")
+        svr, sent_ms = as_int(rec["server_id"]), as_int(rec["create_time"]) * 1000
+    except (ValueError, TypeError, zstandard.ZstdError) as e:
+        return Quarantined(loc, f"unreadable row: {e}", raw)
+    group = talker.endswith("@chatroom")
+    prefix, body = split_sender(content)
+    if prefix and group and not (base == 49 and sub == 62):
+        sender, content = prefix, body
+    is_self = sender == owner
+    if not group and not sender:
+        is_self = as_int(rec.get("status")) == 2
+    ex = Extras()
+    packed = rec.get("packed_info_data")
+    if isinstance(packed, bytes) and packed:
+        try:
+            audio = protowire.first(protowire.fields(packed), 5)
+            if isinstance(audio, bytes):
+                ex.transcript = protowire.text(protowire.first(protowire.fields(audio), 2))
+        except ValueError:
+            pass
+    month = _month(sent_ms)
+    files = []
+    if base == 49 and sub in (6, 74):
+        m = re.search(r"<title>(?:<!\[CDATA\[)?([^<\]]{1,255})", content)
+        if m and "/" not in m.group(1) and "\\" not in m.group(1):
+            files.append(account / "msg" / "file" / month / m.group(1))
+    return Row(
+        locator=loc,
+        talker=talker,
+        server_id=svr,
+        local_key=f"{loc}",
+        sent_ms=sent_ms,
+        base=base,
+        sub=sub,
+        is_self=is_self,
+        sender="" if is_self else sender,
+        content=content,
+        raw=raw,
+        extras=ex,
+        voice=voices.get(svr) if base == 34 and svr else None,
+        files=files,
+    )
+
+
+def _month(ms: int) -> str:
+    from datetime import datetime, timedelta, timezone
+
+    return datetime.fromtimestamp(ms / 1000, timezone(timedelta(hours=8))).strftime("%Y-%m")

@@ -1,0 +1,103 @@
+"""What ``wxguard ingest PATH…`` will read, and how: one job per source.
+
+A folder that is one client layout as a whole (an account folder, an iOS backup) is one
+job; any other folder is walked — sub-folders that are layouts become jobs, files are
+detected one by one (WeCom JSON/JSONL and wxguard interchange stay with
+:mod:`wxguard.ingest`). A file that cannot be read or recognised is a job with its error,
+so the rest of the batch still imports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import FORMATS, detect_dir, detect_file
+from .sqlitedb import ImportFileError
+
+HEAD = 1 << 16
+_SKIP_DIRS = {
+    "FileStorage",
+    "msg",
+    "Image",
+    "Video",
+    "Audio",
+    "Img",
+    "OpenData",
+    "attach",
+    "cache",
+    "Cache",
+    "head_image",
+    "emoticon",
+}
+_WECHAT_SUFFIXES = (".db", ".sqlite", ".sqlite3", ".csv", ".txt", ".html", ".htm")
+
+
+@dataclass
+class Job:
+    path: Path | str
+    kind: str  # "wechat" | "file" (wecom/jsonl ingest) | "error"
+    format: str = "auto"
+    error: str = ""
+
+
+def _head(p: Path) -> bytes:
+    with p.open("rb") as f:
+        return f.read(HEAD)
+
+
+def _file_job(p: Path, fmt: str) -> Job | None:
+    if fmt in FORMATS:
+        return Job(p, "wechat", fmt)
+    try:
+        found = detect_file(p, _head(p))
+    except (ImportFileError, OSError) as e:
+        return Job(p, "error", error=str(e))
+    if found:
+        return Job(p, "wechat", found)
+    if p.suffix in (".jsonl", ".json") and not p.name.endswith(".truth.jsonl"):
+        return Job(p, "file", fmt)
+    return None  # an unrelated file inside a walked folder
+
+
+def _walk(d: Path, fmt: str, out: list[Job]) -> None:
+    layout = detect_dir(d) if fmt == "auto" else None
+    if layout:
+        out.append(Job(d, "wechat", layout))
+        return
+    try:
+        children = sorted(d.iterdir())
+    except OSError as e:
+        out.append(Job(d, "error", error=f"{d}: cannot list: {e.strerror or e}"))
+        return
+    for c in children:
+        if c.is_dir():
+            if c.name not in _SKIP_DIRS:
+                _walk(c, fmt, out)
+        elif c.is_file() and (c.suffix.lower() in (*_WECHAT_SUFFIXES, ".json", ".jsonl")):
+            job = _file_job(c, fmt)
+            if job is not None:
+                out.append(job)
+
+
+def plan(paths: list[Path], fmt: str = "auto") -> list[Job]:
+    jobs: list[Job] = []
+    for p in paths:
+        s = str(p)
+        if s.startswith(("http://", "https://")) or s.startswith(("http:/", "https:/")):
+            url = s.replace(":/", "://", 1) if "://" not in s else s  # Path() folds '//'
+            jobs.append(Job(url, "wechat", "chatlog"))
+        elif p.is_dir():
+            if fmt in FORMATS:
+                jobs.append(Job(p, "wechat", fmt))
+            else:
+                before = len(jobs)
+                _walk(p, fmt, jobs)
+                if len(jobs) == before:
+                    jobs.append(Job(p, "error", error=f"{p}: no importable files found"))
+        elif p.is_file():
+            job = _file_job(p, fmt)
+            jobs.append(job if job is not None else Job(p, "file", fmt))
+        else:
+            jobs.append(Job(p, "error", error=f"{p}: not a file (no such file or folder)"))
+    return jobs
