@@ -594,3 +594,44 @@ def test_employees_command_marks_archived_accounts(device: W.Device, tmp_path: P
         ]
         assert ev.detail == {"listed": 2, "marked": 1, "not_found": 0 + 1}
         assert verify(a).ok
+
+
+def test_pc3_chats_with_wecom_users_are_imported(device: W.Device, tmp_path: Path) -> None:
+    acct = W.write_pc3(tmp_path / "in", device)
+    conn = sqlite3.connect(acct / "Msg" / "OpenIMMsg.db")
+    conn.executescript(W.PC3_MSG_DDL.replace("CREATE TABLE MSG ", "CREATE TABLE ChatCRMsg "))
+    conn.executemany(
+        "INSERT INTO ChatCRMsg (localId, MsgSvrID, Type, SubType, IsSender, CreateTime, "
+        "StrTalker, StrContent) VALUES (?, ?, 1, 0, ?, 1790000000, ?, ?)",
+        [(1, 900001, 0, "1688850000000001@openim", "您好，我是明远精密的采购"),
+         (2, 900002, 1, "1688850000000001@openim", "您好，报价单稍后发您")],
+    )  # fmt: skip
+    conn.commit()
+    conn.close()
+    with Archive.create(tmp_path / "data") as a:
+        total, reports = run_ingest(a, [acct], "auto", "wecom")
+        assert total.imported == N + 2, reports
+        m = messages(a)[f"wechat:{W.OWNER}:900002"]
+        assert m.sender == W.OWNER and m.recipients == ["1688850000000001@openim"]
+
+
+def test_v4_own_recalled_messages_are_kept(device: W.Device, tmp_path: Path) -> None:
+    acct = W.write_v4(tmp_path / "in", device)
+    first = device.messages[0]
+    conn = sqlite3.connect(acct / "db_storage" / "message" / "message_revoke.db")
+    conn.execute(
+        "CREATE TABLE revokemessage(to_user_name TEXT, svr_id INTEGER, message_type INTEGER, "
+        "revoke_time INTEGER, content TEXT, at_user_list TEXT)"
+    )
+    conn.execute(
+        "INSERT INTO revokemessage VALUES (?, ?, 1, ?, '刚才的底价别外传', '')",
+        (first.talker, 770077, first.t + 60),
+    )
+    conn.commit()
+    conn.close()
+    with Archive.create(tmp_path / "data") as a:
+        total, _ = run_ingest(a, [acct], "auto", "wecom")
+        assert total.imported == N + 1
+        m = messages(a)[f"wechat:{W.OWNER}:770077"]
+        assert text_view(m.payload) == "刚才的底价别外传" and m.flags == ["recovered-recall"]
+        assert m.sender == W.OWNER

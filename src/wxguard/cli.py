@@ -234,7 +234,7 @@ def _counts(c: Counts) -> dict[str, Any]:
 def ingest(
     paths: Annotated[
         list[Path],
-        typer.Argument(help="Files, folders or a chatlog URL (see docs/formats.md#imports)"),
+        typer.Argument(help="Files, folders or a chatlog URL (docs/formats.md: Plaintext WeChat)"),
     ],
     data: DataOpt = None,
     fmt: Annotated[

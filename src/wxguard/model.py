@@ -40,6 +40,7 @@ class Flag(StrEnum):
     LENIENT_JSON = "lenient-json"
     NESTED_PARSE_ERROR = "nested-parse-error"
     CONTROL_CHARS = "control-chars"
+    RECOVERED_RECALL = "recovered-recall"  # a recalled message's content kept by the client
 
 
 # --------------------------------------------------------------------------- parts

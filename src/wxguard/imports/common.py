@@ -63,6 +63,7 @@ class Row:
     voice: bytes | None = None
     files: list[Path] = field(default_factory=list)  # plaintext media beside the database
     payload: AnyPayload | None = None  # set by exports that already rendered the message
+    flags: list[str] = field(default_factory=list)
 
 
 def as_int(v: object) -> int:
@@ -205,7 +206,7 @@ def to_message(row: Row, acct: Account, sealer: Sealer | None) -> Message:
         recipients = [row.talker if row.is_self else owner]
     if isinstance(payload, Revoke):
         payload = Revoke(pre_msgid=f"{owner}:{payload.pre_msgid}")
-    flags: list[str] = []
+    flags: list[str] = list(row.flags)
     if isinstance(payload, Unknown):
         flags.append(Flag.UNKNOWN_MSGTYPE)
     if sealer is not None:

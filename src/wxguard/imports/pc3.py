@@ -187,20 +187,27 @@ def units(root: Path, owner: str, acct: Account) -> list[Unit]:
     load_account(micro, owner, acct)
     voices = _Voices(media)
     out = []
-    for shard in shards:
+    # Chats with WeCom users from this personal account (OpenIMMsg.db ``ChatCRMsg``, the
+    # same columns as MSG, §1.1) matter to a business archive as much as MSG itself.
+    openim = account_dir / "Msg" / "OpenIMMsg.db"
+    extra = [(openim, "ChatCRMsg")] if openim.is_file() and not root.is_file() else []
+    for shard, table in [(s, "MSG") for s in shards] + extra:
         conn = open_plaintext(shard)
-        if "MSG" not in tables(conn):
+        if table not in tables(conn):
             conn.close()
-            raise ImportFileError(f"{shard}: no MSG table: not a WeChat PC 3.x message shard")
-        cols = require_columns(conn, shard, "MSG", MSG_COLUMNS)
-        total = conn.execute("SELECT count(*) FROM MSG").fetchone()[0]
+            raise ImportFileError(
+                f"{shard}: no {table} table: not a WeChat PC 3.x message database"
+            )
+        cols = require_columns(conn, shard, table, MSG_COLUMNS)
+        total = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        suffix = "" if table == "MSG" else f"#{table}"
         out.append(
             Unit(
                 path=shard,
-                stream=f"wechat-pc3:{shard.resolve()}",
+                stream=f"wechat-pc3:{shard.resolve()}{suffix}",
                 label=shard.name,
                 total=total,
-                rows=_reader(conn, shard, cols, account_dir, voices),
+                rows=_reader(conn, shard, table, cols, account_dir, voices),
                 head=file_head(shard),
             )
         )
@@ -208,7 +215,12 @@ def units(root: Path, owner: str, acct: Account) -> list[Unit]:
 
 
 def _reader(
-    conn: sqlite3.Connection, shard: Path, cols: list[str], account_dir: Path, voices: _Voices
+    conn: sqlite3.Connection,
+    shard: Path,
+    table: str,
+    cols: list[str],
+    account_dir: Path,
+    voices: _Voices,
 ) -> RowReader:
     names = {}
     if "Name2ID" in tables(conn):
@@ -216,19 +228,21 @@ def _reader(
     sel = ", ".join(f'"{c}"' for c in cols)
 
     def rows(start: int) -> Iterator[tuple[int, Item]]:
-        cur = conn.execute(f"SELECT rowid, {sel} FROM MSG WHERE rowid > ? ORDER BY rowid", (start,))
+        cur = conn.execute(
+            f"SELECT rowid, {sel} FROM {table} WHERE rowid > ? ORDER BY rowid", (start,)
+        )
         while batch := cur.fetchmany(FETCH):
             for r in batch:
                 rec = dict(zip(cols, r[1:], strict=True))
-                yield r[0], _row(rec, shard, names, account_dir, voices)
+                yield r[0], _row(rec, f"{shard.name} {table}", names, account_dir, voices)
 
     return rows
 
 
 def _row(
-    rec: dict[str, object], shard: Path, names: dict[int, str], account_dir: Path, voices: _Voices
+    rec: dict[str, object], where: str, names: dict[int, str], account_dir: Path, voices: _Voices
 ) -> Item:
-    loc = f"{shard.name} MSG localId {rec['localId']}"
+    loc = f"{where} localId {rec['localId']}"
     raw = raw_of(rec)
     try:
         base, sub = as_int(rec["Type"]), as_int(rec.get("SubType"))
@@ -262,7 +276,7 @@ def _row(
         locator=loc,
         talker=talker,
         server_id=svr,
-        local_key=f"{shard.name}:{rec['localId']}",
+        local_key=f"{where}:{rec['localId']}",
         sent_ms=sent_ms,
         base=base,
         sub=sub,

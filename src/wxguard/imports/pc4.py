@@ -19,6 +19,7 @@ from pathlib import Path
 
 import zstandard
 
+from ..model import Flag
 from . import protowire
 from .appmsg import Extras
 from .common import (
@@ -185,7 +186,55 @@ def units(root: Path, owner: str, acct: Account) -> list[Unit]:
                     rows=_reader(conn, shard, table, cols, talker, names, owner, account, voices),
                 )
             )
+    revoked = msg_dir / "message_revoke.db"
+    if revoked.is_file() and not root.is_file():
+        out.extend(_revoked(revoked))
     return out
+
+
+REVOKE_COLUMNS = ("to_user_name", "svr_id", "message_type", "revoke_time", "content")
+
+
+def _revoked(path: Path) -> list[Unit]:
+    """``message_revoke.db`` keeps the text of the owner's own recalled messages (§2.6):
+    archived under the recalled message's own id, flagged ``recovered-recall``, so the
+    recall notice (``revoke``) points at what was taken back."""
+    conn = open_plaintext(path)
+    if "revokemessage" not in tables(conn):
+        conn.close()
+        return []
+    cols = require_columns(conn, path, "revokemessage", REVOKE_COLUMNS)
+    sel = ", ".join(f'"{c}"' for c in cols)
+    total = conn.execute("SELECT count(*) FROM revokemessage").fetchone()[0]
+
+    def rows(start: int) -> Iterator[tuple[int, Item]]:
+        cur = conn.execute(
+            f"SELECT rowid, {sel} FROM revokemessage WHERE rowid > ? ORDER BY rowid", (start,)
+        )
+        while batch := cur.fetchmany(FETCH):
+            for r in batch:
+                rec = dict(zip(cols, r[1:], strict=True))
+                loc = f"{path.name} revokemessage row {r[0]}"
+                raw = raw_of(rec)
+                try:
+                    lt = as_int(rec["message_type"])
+                    row = Row(
+                        locator=loc, talker=as_text(rec["to_user_name"]),
+                        server_id=as_int(rec["svr_id"]), local_key=loc,
+                        sent_ms=as_int(rec["revoke_time"]) * 1000, base=lt & 0xFFFFFFFF,
+                        sub=lt >> 32, is_self=True, sender="", content=as_text(rec["content"]),
+                        raw=raw, flags=[Flag.RECOVERED_RECALL],
+                    )  # fmt: skip
+                except (ValueError, TypeError) as e:
+                    yield r[0], Quarantined(loc, f"unreadable row: {e}", raw)
+                    continue
+                if not row.talker or not row.server_id:
+                    yield r[0], Quarantined(loc, "recalled message without conversation or id", raw)
+                    continue
+                yield r[0], row
+
+    return [Unit(path=path, stream=f"wechat-pc4:{path.resolve()}#revokemessage",
+                 label=path.name, total=total, rows=rows, head=file_head(path))]  # fmt: skip
 
 
 def _reader(
