@@ -236,9 +236,13 @@ def test_wechatmsg_csv_txt_html(device: W.Device, tmp_path: Path) -> None:
         W.write_wechatmsg_txt(tmp_path / f"{W.CUSTOMERS[2][1]}.txt", device, talker),
         W.write_wechatmsg_html(tmp_path / f"{W.CUSTOMERS[2][1]}.html", device, talker),
     ]
+    with Archive.create(tmp_path / "data-none") as a:
+        _, reports = run_ingest(a, paths[1:], "auto", "wecom")  # TXT/HTML name no account
+        assert all("pass --owner" in r["error"] for r in reports), reports
     for p in paths:
+        owner = "" if p.suffix == ".csv" else W.OWNER  # the CSV's own rows name the owner
         with Archive.create(tmp_path / f"data-{p.suffix}") as a:
-            total, reports = run_ingest(a, [p], "auto", "wecom", owner=W.OWNER)
+            total, reports = run_ingest(a, [p], "auto", "wecom", owner=owner)
             assert reports[0]["format"] == f"wechatmsg-{p.suffix[1:]}", reports
             assert total.imported == len(mine) and total.quarantined == 0
             got = sorted(messages(a).values(), key=lambda m: m.sent_at)

@@ -413,7 +413,10 @@ def _conversation(path: Path) -> str:
 
 def wechatmsg_csv(path: Path, owner: str, acct: Account) -> list[Unit]:
     recs = _csv(path, WECHATMSG_CSV)
-    acct.owner = owner or _owner_from_path(path) or "owner"
+    mine = {r.get("Sender", "") for r in recs if r.get("IsSender") == "1" and r.get("Sender")}
+    acct.owner = owner or _owner_from_path(path) or (mine.pop() if len(mine) == 1 else "")
+    if not acct.owner:
+        raise ImportFileError(f"{path}: cannot tell the account owner; pass --owner WXID")
     others = {r.get("Sender", "") for r in recs if r.get("IsSender") == "0" and r.get("Sender")}
     talker = next(iter(others)) if len(others) == 1 else _conversation(path) + "@chatroom"
     items: list[Item] = []
@@ -458,7 +461,9 @@ def wechatmsg_txt(path: Path, owner: str, acct: Account) -> list[Unit]:
     display name only: a sender is ``name:<display name>``; with ``--owner`` the owner's
     messages are those under the owner's name."""
     text = _read(path)
-    acct.owner = owner or "owner"
+    acct.owner = owner or _owner_from_path(path)
+    if not acct.owner:
+        raise ImportFileError(f"{path}: a TXT export names no account; pass --owner WXID")
     blocks: list[tuple[int, str, str, list[str]]] = []
     for n, line in enumerate(text.splitlines(), 1):
         m = _TXT_HEAD.match(line)
@@ -518,7 +523,9 @@ def wechatmsg_html(path: Path, owner: str, acct: Account) -> list[Unit]:
         raise ImportFileError(f"{path}: malformed message array: {e}") from None
     if not isinstance(objs, list):
         raise ImportFileError(f"{path}: the page's message data is not an array")
-    acct.owner = owner or _owner_from_path(path) or "owner"
+    acct.owner = owner or _owner_from_path(path)
+    if not acct.owner:
+        raise ImportFileError(f"{path}: an HTML export names no account; pass --owner WXID")
     group = any(isinstance(o, dict) and o.get("is_chatroom") for o in objs)
     talker = _conversation(path) + ("@chatroom" if group else "")
     items: list[Item] = []
