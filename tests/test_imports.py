@@ -458,6 +458,10 @@ def test_garbled_voice_is_quarantined(tmp_path: Path) -> None:
         total, _ = run_ingest(a, [src], "auto", "wecom")
         assert total.quarantined >= 1 and any("SILK" in r for r in total.reasons)
         assert total.imported + total.quarantined == 20
+        orphans = a.conn.execute(
+            "SELECT count(*) FROM blobs WHERE id NOT IN (SELECT blob_id FROM message_blobs)"
+        ).fetchone()[0]
+        assert orphans == 0  # the quarantined row left no blob behind
 
 
 # --------------------------------------------------------------------------- units

@@ -182,8 +182,11 @@ def _fill(m: WxMsg, rng: random.Random, i: int, voices: list[bytes], dev: Device
         )
         m.key = m.transcript
     elif k == "video":
+        data = b"\x00\x00\x00\x18ftypmp42" + hashlib.sha256(f"video{i}".encode()).digest() * 8
+        vmd5 = hashlib.md5(data).hexdigest()
+        m.file = (f"{vmd5}.mp4", data)
         m.base = 43
-        m.content = f'<msg><videomsg length="3783904" playlength="15" md5="{md5}"/></msg>'
+        m.content = f'<msg><videomsg length="{len(data)}" playlength="15" md5="{vmd5}"/></msg>'
     elif k == "emotion":
         m.base = 47
         m.content = f'<msg><emoji md5="{md5}" len="45311" width="240" height="240"/></msg>'
@@ -396,9 +399,10 @@ def write_pc3(root: Path, dev: Device, shards: int = 2) -> Path:
             if m.talker.endswith("@chatroom") and not m.is_self and m.sender:
                 items.append((1, m.sender))
             if m.file:
-                rel = f"{OWNER}\\FileStorage\\File\\2026-09\\{m.file[0]}"
+                folder = "Video" if m.base == 43 else "File"  # the path is in BytesExtra item 4
+                rel = f"{OWNER}\\FileStorage\\{folder}\\2026-09\\{m.file[0]}"
                 items.append((4, rel))
-                f = acct / "FileStorage" / "File" / "2026-09" / m.file[0]
+                f = acct / "FileStorage" / folder / "2026-09" / m.file[0]
                 f.parent.mkdir(parents=True, exist_ok=True)
                 f.write_bytes(m.file[1])
             content, compressed = m.content, None
@@ -547,8 +551,9 @@ def write_v4(root: Path, dev: Device, shards: int = 2) -> Path:
                     packed,
                 )
             )
-            if m.file:
-                f = acct / "msg" / "file" / "2026-09" / m.file[0]
+            if m.file:  # msg/file/<YYYY-MM>/<name>, msg/video/<YYYY-MM>/<md5>.mp4 (§2.3.1)
+                folder = "video" if m.base == 43 else "file"
+                f = acct / "msg" / folder / "2026-09" / m.file[0]
                 f.parent.mkdir(parents=True, exist_ok=True)
                 f.write_bytes(m.file[1])
             if m.voice:

@@ -27,7 +27,10 @@ from ..model import (
     Attachment,
     ChatType,
     Conversation,
+    Emotion,
+    File,
     Flag,
+    Image,
     Message,
     Participant,
     ParticipantKind,
@@ -35,6 +38,7 @@ from ..model import (
     Revoke,
     RosterEntry,
     Unknown,
+    Video,
     Voice,
     direct_conversation_id,
 )
@@ -230,19 +234,21 @@ MAX_MEDIA = 256 << 20  # bytes of one attached file read beside a database
 
 
 def _attach(payload: Payload, row: Row, sealer: Sealer) -> None:
-    att: Attachment | None = getattr(payload, "attachment", None)
+    """Store the media a row carries or names. Everything is checked before the first blob
+    is written, so a row that fails (and is quarantined) leaves no blob behind."""
     if isinstance(payload, Voice) and row.voice:
         if not is_silk(row.voice) and row.voice[:5] != b"#!AMR":
             raise VoiceError("voice data is neither SILK v3 nor AMR")
-        stored = sealer.put_blob(row.voice, row.sent_ms)
-        payload.attachment = _merge(payload.attachment, stored)
-        if is_silk(row.voice):
-            wav = sealer.put_blob(to_wav(row.voice), row.sent_ms)
+        wav_bytes = to_wav(row.voice) if is_silk(row.voice) else None
+        payload.attachment = _merge(payload.attachment, sealer.put_blob(row.voice, row.sent_ms))
+        if wav_bytes is not None:
+            wav = sealer.put_blob(wav_bytes, row.sent_ms)
             wav.mime, wav.ext = "audio/wav", "wav"
             payload.wav = wav
         return
-    if att is None:
+    if not isinstance(payload, Image | Video | Emotion | File) or not row.files:
         return
+    att = payload.attachment
     for f in row.files:
         try:
             if not f.is_file() or f.stat().st_size > MAX_MEDIA:
@@ -251,8 +257,10 @@ def _attach(payload: Payload, row: Row, sealer: Sealer) -> None:
         except OSError:
             continue
         if att.md5 and hashlib.md5(data, usedforsecurity=False).hexdigest() != att.md5.lower():
-            continue  # not this message's file (or not plaintext)
-        payload.attachment = _merge(att, sealer.put_blob(data, row.sent_ms))  # type: ignore[attr-defined]
+            continue  # not this message's file (or not plaintext, e.g. an obfuscated .dat)
+        if not att.md5 and att.size is not None and len(data) != att.size:
+            continue  # without an md5, at least the size the message states must match
+        payload.attachment = _merge(att, sealer.put_blob(data, row.sent_ms))
         return
 
 

@@ -315,6 +315,10 @@ def _row(
             pass
     month = _month(sent_ms)
     files = []
+    if base == 43:
+        v = re.search(r'<videomsg[^>]*\bmd5="([0-9a-fA-F]{32})"', content)
+        if v:
+            files.append(account / "msg" / "video" / month / f"{v.group(1).lower()}.mp4")
     if base == 49 and sub in (6, 74):
         m = re.search(r"<title>(?:<!\[CDATA\[)?([^<\]]{1,255})", content)
         if m and "/" not in m.group(1) and "\\" not in m.group(1):
