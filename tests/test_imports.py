@@ -643,3 +643,17 @@ def test_v4_own_recalled_messages_are_kept(device: W.Device, tmp_path: Path) -> 
         m = messages(a)[f"wechat:{W.OWNER}:770077"]
         assert text_view(m.payload) == "刚才的底价别外传" and m.flags == ["recovered-recall"]
         assert m.sender == W.OWNER
+
+
+def test_an_export_of_an_imported_device_adds_nothing_twice(
+    device: W.Device, tmp_path: Path
+) -> None:
+    pc = W.write_pc3(tmp_path / "pc", device)
+    export = W.write_chatlog_json(tmp_path / "chatlog.json", device)
+    with Archive.create(tmp_path / "data") as a:
+        run_ingest(a, [pc], "auto", "wecom")
+        total, _ = run_ingest(a, [export], "auto", "wecom")
+        # A recall renders as a plain system line in chatlog (its target id is not exported):
+        # the one kind that cannot be matched, so it is archived beside the revoke record.
+        recalls = sum(1 for m in device.messages if m.kind == "revoke")
+        assert (total.imported, total.duplicates) == (recalls, N - recalls)

@@ -41,6 +41,7 @@ from ..model import (
     System,
     Text,
     Transfer,
+    Unknown,
     Video,
     Voice,
     VoipText,
@@ -119,8 +120,10 @@ def rendered_payload(
             return VoipText()
         case (10000, _) | (10002, _):
             return System(content=text)
-        case _:
+        case (49, _):  # an app message the tool rendered as text
             return Text(content=text)
+        case _:  # as a database import would: unknown, the tool's row kept as the raw record
+            return Unknown(msgtype=f"wechat:{base}/{sub}" if sub else f"wechat:{base}")
 
 
 def _key(*parts: object) -> str:

@@ -11,6 +11,7 @@ schema) is found before anything of that file is committed.
 from __future__ import annotations
 
 import sqlite3
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -18,9 +19,18 @@ import msgspec
 
 from ..archive import Archive
 from ..crypto import open_sealed
-from ..model import Participant, ParticipantKind
+from ..model import Message, Participant, ParticipantKind
 from ..seal import Batch, Counts, Sealer
-from .common import Account, BodyError, Employee, Quarantined, Unit, VoiceError, to_message
+from .common import (
+    SOURCE,
+    Account,
+    BodyError,
+    Employee,
+    Quarantined,
+    Unit,
+    VoiceError,
+    to_message,
+)
 from .sqlitedb import ImportFileError
 
 BATCH_ROWS = 5000
@@ -115,6 +125,14 @@ def mark_employees(archive: Archive, staff: dict[str, Employee], actor: str) -> 
     return marked, missing
 
 
+# Exports without the server's message id. Their messages are matched against what a
+# database import of the same account already archived by (conversation, second, sender,
+# kind) — each archived message absorbs at most one export row — so importing a device and
+# a chatlog export of it does not archive every message twice.
+UNKEYED_FORMATS = frozenset(("chatlog", "wechatmsg-csv", "wechatmsg-txt", "wechatmsg-html"))
+SeenKey = tuple[bytes, int, bytes, str]
+
+
 class Importer:
     """One account's import; :meth:`run` takes its units in order."""
 
@@ -122,6 +140,25 @@ class Importer:
         self.a, self.sealer, self.acct, self.fmt = archive, sealer, acct, fmt
         self.known: set[str] = set()
         self._directory_sent = False
+        self._archived: Counter[SeenKey] | None = None
+
+    def _already_archived(self, m: Message) -> bool:
+        """An export row that a database import already archived under its server id."""
+        if self._archived is None:
+            self._archived = Counter(
+                (c, t, s, k)
+                for c, t, s, k in self.a.conn.execute(
+                    "SELECT conv_fp, sent_at, sender_fp, kind FROM messages "
+                    "WHERE source = ? AND source_msg_id NOT LIKE '%:%:%'",  # <owner>:<server id>
+                    (SOURCE,),
+                )
+            )
+        of_id = self.a.keys.fingerprints.of_id
+        key = (of_id(m.conversation), m.sent_at, of_id(m.sender), m.kind)
+        if self._archived[key] > 0:
+            self._archived[key] -= 1
+            return True
+        return False
 
     def _people(self, batch: Batch, ids: list[str]) -> None:
         for pid in ids:
@@ -146,6 +183,13 @@ class Importer:
                     except (BodyError, VoiceError) as e:
                         batch.quarantine.append((item.locator, str(e), item.raw))
                     else:
+                        if (
+                            self.fmt in UNKEYED_FORMATS
+                            and item.server_id == 0
+                            and self._already_archived(m)
+                        ):
+                            rep.counts.duplicates += 1
+                            continue
                         self._people(batch, [m.sender, *m.recipients])
                         batch.messages.append((m, item.raw))
                 if len(batch) >= BATCH_ROWS:
