@@ -27,9 +27,8 @@ from .common import (
     raw_of,
     split_sender,
 )
-from .sqlitedb import ImportFileError, open_plaintext, require_columns, tables
+from .sqlitedb import ImportFileError, open_plaintext, require_columns, table_rows, tables
 
-FETCH = 2000
 MSG_COLUMNS = ("msgId", "msgSvrId", "type", "isSend", "createTime", "talker", "content")
 # Android-only type numbers (wechat-dump constants, §4.4) → (base, sub).
 SPECIAL = {
@@ -71,10 +70,7 @@ def units(root: Path, owner: str, acct: Account) -> list[Unit]:
         for user, alias, remark, nick in conn.execute(
             "SELECT username, alias, conRemark, nickname FROM rcontact"
         ):
-            if user:
-                acct.names[user] = remark or nick or ""
-                if alias:
-                    acct.aliases[user] = alias
+            acct.contact(user, alias, remark, nick)
     if "chatroom" in have:
         for name, members, room_owner in conn.execute(
             "SELECT chatroomname, memberlist, roomowner FROM chatroom"
@@ -95,15 +91,9 @@ def units(root: Path, owner: str, acct: Account) -> list[Unit]:
 
 
 def _reader(conn: sqlite3.Connection, db: Path, cols: list[str]) -> RowReader:
-    sel = ", ".join(f'"{c}"' for c in cols)
-
     def rows(start: int) -> Iterator[tuple[int, Item]]:
-        cur = conn.execute(
-            f"SELECT rowid, {sel} FROM message WHERE rowid > ? ORDER BY rowid", (start,)
-        )
-        while batch := cur.fetchmany(FETCH):
-            for r in batch:
-                yield r[0], _row(dict(zip(cols, r[1:], strict=True)), db)
+        for rowid, rec in table_rows(conn, "message", cols, start):
+            yield rowid, _row(rec, db)
 
     return rows
 

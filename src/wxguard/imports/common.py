@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,7 @@ from ..model import (
 from ..seal import Sealer
 from .appmsg import BodyError, Extras, payload_of
 from .silk import VoiceError, is_silk, to_wav
+from .sqlitedb import open_plaintext
 
 SOURCE = "wechat"
 _RAW = msgspec.msgpack.Encoder()
@@ -179,6 +181,13 @@ class Account:
             people.update(r.participant for r in room.roster)
         return [self.participant(u) for u in sorted(people)], list(self.rooms.values())
 
+    def contact(self, user: str, alias: str, remark: str, nickname: str) -> None:
+        """One contact row: display name = remark, else nickname (spec §1.7)."""
+        if user:
+            self.names[user] = remark or nickname or ""
+            if alias:
+                self.aliases[user] = alias
+
     def room(self, name: str, members: list[str], owner: str = "") -> None:
         title = self.names.get(name, "")
         roster = [RosterEntry(participant=m) for m in dict.fromkeys(members) if m]
@@ -301,6 +310,23 @@ class Unit:
     total: int | None
     rows: RowReader
     head: str = ""  # digest of the file's start: a cursor is only valid for the same file
+
+
+class VoiceStore:
+    """Voice BLOBs by server id across a client's media databases, opened on first use."""
+
+    def __init__(self, paths: list[Path], query: str) -> None:
+        self.paths, self.query = paths, query
+        self.conns: list[sqlite3.Connection] | None = None
+
+    def get(self, svr: int) -> bytes | None:
+        if self.conns is None:
+            self.conns = [open_plaintext(p) for p in self.paths]
+        for c in self.conns:
+            row = c.execute(self.query, (svr,)).fetchone()
+            if row and row[0]:
+                return bytes(row[0])
+        return None
 
 
 def file_head(path: Path) -> str:

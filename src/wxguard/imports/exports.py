@@ -48,7 +48,17 @@ from ..model import (
     Weapp,
 )
 from .appmsg import yuan_to_fen
-from .common import Account, Item, Quarantined, Row, Unit, as_int, as_text, file_head, raw_of
+from .common import (
+    Account,
+    Item,
+    Quarantined,
+    Row,
+    RowReader,
+    Unit,
+    as_int,
+    as_text,
+    file_head,
+)
 from .sqlitedb import ImportFileError
 
 MAX_EXPORT = 512 << 20  # bytes of one export file (they are parsed whole)
@@ -75,6 +85,13 @@ def _read(path: Path) -> str:
         raise ImportFileError(f"{path}: not UTF-8 at byte {e.start}{hint}") from None
 
 
+def _coordinate(v: object) -> float:
+    try:
+        return float(v) if isinstance(v, int | float | str) and v != "" else 0.0
+    except ValueError:
+        return 0.0
+
+
 def rendered_payload(
     base: int, sub: int, text: str, extra: dict[str, Any] | None = None
 ) -> AnyPayload:
@@ -95,8 +112,8 @@ def rendered_payload(
         case (48, _):
             return Location(
                 address=as_text(x.get("label")) or text,
-                latitude=float(x.get("x") or 0),
-                longitude=float(x.get("y") or 0),
+                latitude=_coordinate(x.get("x")),
+                longitude=_coordinate(x.get("y")),
             )
         case (42, _) | (66, _):
             return Card(name=text)
@@ -140,18 +157,56 @@ def _local_ms(text: str, where: str) -> int:
         raise ValueError(f"{where}: bad time {text!r} (expected YYYY-MM-DD HH:MM:SS)") from None
 
 
-def _unit(path: Path, fmt: str, items: list[Item], stream: str = "") -> Unit:
+def _rows_of(items: list[Item]) -> RowReader:
+    """Rows of a file read whole; the position is the 1-based item number."""
+
     def rows(start: int) -> Iterator[tuple[int, Item]]:
         for i in range(start, len(items)):
             yield i + 1, items[i]
 
+    return rows
+
+
+def _rendered(
+    loc: str,
+    raw: bytes,
+    talker: str,
+    sent_ms: int,
+    base: int,
+    sub: int,
+    is_self: bool,
+    sender: str,
+    text: str,
+    *,
+    key: str,
+    server_id: int = 0,
+    contents: dict[str, Any] | None = None,
+) -> Row:
+    """A row of a tool export: the tool's rendering is the payload (no XML to parse)."""
+    return Row(
+        locator=loc,
+        talker=talker,
+        server_id=server_id,
+        local_key=key,
+        sent_ms=sent_ms,
+        base=base,
+        sub=sub,
+        is_self=is_self,
+        sender="" if is_self else sender,
+        content=text,
+        raw=raw,
+        payload=rendered_payload(base, sub, text, contents),
+    )
+
+
+def _unit(path: Path, fmt: str, items: list[Item]) -> Unit:
     return Unit(
         path=path,
-        stream=stream or f"{fmt}:{path.resolve()}",
+        stream=f"{fmt}:{path.resolve()}",
         label=path.name,
         total=len(items),
-        rows=rows,
-        head=file_head(path) if path.exists() else "",
+        rows=_rows_of(items),
+        head=file_head(path),
     )
 
 
@@ -187,24 +242,22 @@ def chatlog_rows(objs: list[Any], where: str, acct: Account) -> list[Item]:
             for k, n in names:
                 if o.get(k) and o.get(n):
                     acct.names.setdefault(as_text(o[k]), as_text(o[n]))
-            payload = rendered_payload(base, sub, text, contents)
         except (ValueError, TypeError) as e:
             out.append(Quarantined(loc, f"bad chatlog message: {e}", raw))
             continue
         out.append(
-            Row(
-                locator=loc,
-                talker=talker,
-                server_id=0,
-                local_key=f"seq{seq}:{_key(sender, base, sub, text)}",
-                sent_ms=sent_ms,
-                base=base,
-                sub=sub,
-                is_self=is_self,
-                sender="" if is_self else sender,
-                content=text,
-                raw=raw,
-                payload=payload,
+            _rendered(
+                loc,
+                raw,
+                talker,
+                sent_ms,
+                base,
+                sub,
+                is_self,
+                sender,
+                text,
+                key=f"seq{seq}:{_key(sender, base, sub, text)}",
+                contents=contents,
             )
         )
     return out
@@ -285,14 +338,6 @@ def chatlog_url(url: str, owner: str, acct: Account, page: int = 1000) -> list[U
     return units
 
 
-def _rows_of(items: list[Item]) -> Any:
-    def rows(start: int) -> Iterator[tuple[int, Item]]:
-        for i in range(start, len(items)):
-            yield i + 1, items[i]
-
-    return rows
-
-
 # --------------------------------------------------------------------------- PyWxDump
 
 PYWXDUMP_TYPES: dict[str, tuple[int, int]] = {
@@ -348,19 +393,18 @@ def _pywx_row(o: dict[str, Any], loc: str, acct: Account) -> Item:
         return Quarantined(loc, f"bad PyWxDump message: {e}", raw)
     if sender in ("我", acct.owner):
         sender = ""
-    return Row(
-        locator=loc,
-        talker=talker,
+    return _rendered(
+        loc,
+        raw,
+        talker,
+        sent_ms,
+        base,
+        sub,
+        is_self,
+        sender,
+        text,
+        key=as_text(o.get("id")),
         server_id=svr,
-        local_key=f"{as_text(o.get('id'))}",
-        sent_ms=sent_ms,
-        base=base,
-        sub=sub,
-        is_self=is_self,
-        sender=sender,
-        content=text,
-        raw=raw,
-        payload=rendered_payload(base, sub, text),
     )
 
 
@@ -438,19 +482,17 @@ def wechatmsg_csv(path: Path, owner: str, acct: Account) -> list[Unit]:
             items.append(Quarantined(loc, f"bad WeChatMsg row: {e}", raw))
             continue
         items.append(
-            Row(
-                locator=loc,
-                talker=talker,
-                server_id=0,
-                local_key=f"{sent_ms}:{_key(sender, base, sub, text)}",
-                sent_ms=sent_ms,
-                base=base,
-                sub=sub,
-                is_self=is_self,
-                sender="" if is_self else sender,
-                content=text,
-                raw=raw,
-                payload=rendered_payload(base, sub, text),
+            _rendered(
+                loc,
+                raw,
+                talker,
+                sent_ms,
+                base,
+                sub,
+                is_self,
+                sender,
+                text,
+                key=f"{sent_ms}:{_key(sender, base, sub, text)}",
             )
         )
     return [_unit(path, "wechatmsg-csv", items)]
@@ -496,19 +538,17 @@ def wechatmsg_txt(path: Path, owner: str, acct: Account) -> list[Unit]:
             talker = sender
         base = 10000 if not name else 1
         items.append(
-            Row(
-                locator=loc,
-                talker=talker,
-                server_id=0,
-                local_key=f"{sent_ms}:{_key(name, body)}",
-                sent_ms=sent_ms,
-                base=base,
-                sub=0,
-                is_self=is_self,
-                sender="" if is_self else sender,
-                content=body,
-                raw=raw,
-                payload=rendered_payload(base, 0, body),
+            _rendered(
+                loc,
+                raw,
+                talker,
+                sent_ms,
+                base,
+                0,
+                is_self,
+                sender,
+                body,
+                key=f"{sent_ms}:{_key(name, body)}",
             )
         )
     return [_unit(path, "wechatmsg-txt", items)]
@@ -549,20 +589,19 @@ def wechatmsg_html(path: Path, owner: str, acct: Account) -> list[Unit]:
         sender = f"name:{name}" if name and not is_self else ""
         if sender:
             acct.names.setdefault(sender, name)
+        talk = talker if group or is_self or not sender else sender
         items.append(
-            Row(
-                locator=loc,
-                talker=talker if group or is_self or not sender else sender,
-                server_id=0,
-                local_key=f"{sent_ms}:{_key(name, base, sub, body)}",
-                sent_ms=sent_ms,
-                base=base,
-                sub=sub,
-                is_self=is_self,
-                sender=sender,
-                content=body,
-                raw=raw,
-                payload=rendered_payload(base, sub, body),
+            _rendered(
+                loc,
+                raw,
+                talk,
+                sent_ms,
+                base,
+                sub,
+                is_self,
+                sender,
+                body,
+                key=f"{sent_ms}:{_key(name, base, sub, body)}",
             )
         )
     if not group:  # a direct chat: every row belongs to the one other party
@@ -652,6 +691,3 @@ def _js_value(text: str, pos: int, depth: int) -> tuple[Any, int]:
             if t != ",":
                 raise ValueError(f"expected ',' or '}}' at offset {pos}")
     raise ValueError(f"unexpected {tok!r} at offset {pos}")
-
-
-__all__ = ["raw_of"]

@@ -33,9 +33,8 @@ from .common import (
     raw_of,
     split_sender,
 )
-from .sqlitedb import ImportFileError, open_plaintext, require_columns, tables
+from .sqlitedb import ImportFileError, open_plaintext, require_columns, table_rows, tables
 
-FETCH = 2000
 DOMAINS = ("AppDomain-com.tencent.xin", "AppDomainGroup-group.com.tencent.xin")
 _AUDIO = re.compile(r"^Documents/([0-9a-f]{32})/Audio/([0-9a-f]{32})/(\d+)\.aud$")
 _DB = re.compile(
@@ -170,31 +169,24 @@ def _reader(
     talker: str | None,
     audio: dict[str, Path],
 ) -> RowReader:
-    sel = ", ".join(f'"{c}"' for c in cols)
-
     def rows(start: int) -> Iterator[tuple[int, Item]]:
-        cur = conn.execute(
-            f'SELECT rowid, {sel} FROM "{table}" WHERE rowid > ? ORDER BY rowid', (start,)
-        )
-        while batch := cur.fetchmany(FETCH):
-            for r in batch:
-                rec = dict(zip(cols, r[1:], strict=True))
-                loc = f"{name} {table} MesLocalID {rec['MesLocalID']}"
-                if talker is None:
-                    yield (
-                        r[0],
-                        Quarantined(
-                            loc,
-                            "conversation unknown: no contact hashes to this table",
-                            raw_of(rec),
-                        ),
-                    )
-                    continue
-                row = _row(rec, loc, talker)
-                if isinstance(row, Row) and row.base == 34:
-                    f = audio.get(f"audio/{table[5:].lower()}/{rec['MesLocalID']}")
-                    row.voice = _read_voice(f) if f is not None else None
-                yield r[0], row
+        for rowid, rec in table_rows(conn, table, cols, start):
+            loc = f"{name} {table} MesLocalID {rec['MesLocalID']}"
+            if talker is None:
+                yield (
+                    rowid,
+                    Quarantined(
+                        loc,
+                        "conversation unknown: no contact hashes to this table",
+                        raw_of(rec),
+                    ),
+                )
+                continue
+            row = _row(rec, loc, talker)
+            if isinstance(row, Row) and row.base == 34:
+                f = audio.get(f"audio/{table[5:].lower()}/{rec['MesLocalID']}")
+                row.voice = _read_voice(f) if f is not None else None
+            yield rowid, row
 
     return rows
 

@@ -25,14 +25,14 @@ from .common import (
     Row,
     RowReader,
     Unit,
+    VoiceStore,
     as_int,
     as_text,
     file_head,
     raw_of,
 )
-from .sqlitedb import ImportFileError, open_plaintext, require_columns, tables
+from .sqlitedb import ImportFileError, open_plaintext, require_columns, table_rows, tables
 
-FETCH = 2000
 _SHARD = re.compile(r"^MSG(\d+)\.db$", re.I)
 _MEDIA = re.compile(r"^MediaMSG(\d+)\.db$", re.I)
 MSG_COLUMNS = (
@@ -113,10 +113,7 @@ def load_account(micro: Path | None, owner: str, acct: Account) -> None:
             for user, alias, remark, nick in conn.execute(
                 "SELECT UserName, Alias, Remark, NickName FROM Contact"
             ):
-                if user:
-                    acct.names[user] = remark or nick or ""
-                    if alias:
-                        acct.aliases[user] = alias
+                acct.contact(user, alias, remark, nick)
         if "ChatRoom" in have:
             cols = require_columns(conn, micro, "ChatRoom", ("ChatRoomName", "UserNameList"))
             extra = ", RoomData" if "RoomData" in cols else ", NULL"
@@ -126,7 +123,7 @@ def load_account(micro: Path | None, owner: str, acct: Account) -> None:
             ):
                 users = _members(members or "")
                 if room_data:
-                    users = users or _room_data_members(room_data)
+                    users = users or protowire.room_members(room_data)
                 acct.room(name, users, room_owner or "")
     finally:
         conn.close()
@@ -136,17 +133,6 @@ def load_account(micro: Path | None, owner: str, acct: Account) -> None:
 def _members(text: str) -> list[str]:
     """``UserNameList`` joins usernames with ``^G`` (maybe a literal or \\x07, §9 item 2)."""
     return [u for u in re.split(r"\^G|\x07", text) if u]
-
-
-def _room_data_members(blob: bytes) -> list[str]:
-    try:
-        return [
-            protowire.text(protowire.first(protowire.fields(v), 1))
-            for n, _, v in protowire.fields(blob)
-            if n == 1 and isinstance(v, bytes)
-        ]
-    except ValueError:
-        return []
 
 
 def _extra_items(blob: bytes | None) -> dict[int, str]:
@@ -162,21 +148,6 @@ def _extra_items(blob: bytes | None) -> dict[int, str]:
     return out
 
 
-class _Voices:
-    def __init__(self, media: list[Path]) -> None:
-        self.paths = media
-        self.conns: list[sqlite3.Connection] | None = None
-
-    def get(self, svr: int) -> bytes | None:
-        if self.conns is None:
-            self.conns = [open_plaintext(p) for p in self.paths]
-        for c in self.conns:
-            row = c.execute("SELECT Buf FROM Media WHERE Reserved0 = ?", (svr,)).fetchone()
-            if row and row[0]:
-                return bytes(row[0])
-        return None
-
-
 def units(root: Path, owner: str, acct: Account) -> list[Unit]:
     account_dir, shards, micro, media = find(root)
     if not shards:
@@ -185,7 +156,7 @@ def units(root: Path, owner: str, acct: Account) -> list[Unit]:
     if not owner or owner in (".", "Msg"):
         raise ImportFileError(f"{root}: cannot tell the account owner; pass --owner WXID")
     load_account(micro, owner, acct)
-    voices = _Voices(media)
+    voices = VoiceStore(media, "SELECT Buf FROM Media WHERE Reserved0 = ?")
     out = []
     # Chats with WeCom users from this personal account (OpenIMMsg.db ``ChatCRMsg``, the
     # same columns as MSG, §1.1) matter to a business archive as much as MSG itself.
@@ -220,27 +191,21 @@ def _reader(
     table: str,
     cols: list[str],
     account_dir: Path,
-    voices: _Voices,
+    voices: VoiceStore,
 ) -> RowReader:
     names = {}
     if "Name2ID" in tables(conn):
         names = {i: n for i, (n,) in enumerate(conn.execute("SELECT UsrName FROM Name2ID"), 1)}
-    sel = ", ".join(f'"{c}"' for c in cols)
 
     def rows(start: int) -> Iterator[tuple[int, Item]]:
-        cur = conn.execute(
-            f"SELECT rowid, {sel} FROM {table} WHERE rowid > ? ORDER BY rowid", (start,)
-        )
-        while batch := cur.fetchmany(FETCH):
-            for r in batch:
-                rec = dict(zip(cols, r[1:], strict=True))
-                yield r[0], _row(rec, f"{shard.name} {table}", names, account_dir, voices)
+        for rowid, rec in table_rows(conn, table, cols, start):
+            yield rowid, _row(rec, f"{shard.name} {table}", names, account_dir, voices)
 
     return rows
 
 
 def _row(
-    rec: dict[str, object], where: str, names: dict[int, str], account_dir: Path, voices: _Voices
+    rec: dict[str, object], where: str, names: dict[int, str], account_dir: Path, voices: VoiceStore
 ) -> Item:
     loc = f"{where} localId {rec['localId']}"
     raw = raw_of(rec)

@@ -29,15 +29,15 @@ from .common import (
     Row,
     RowReader,
     Unit,
+    VoiceStore,
     as_int,
     as_text,
     file_head,
     raw_of,
     split_sender,
 )
-from .sqlitedb import ImportFileError, open_plaintext, require_columns, tables
+from .sqlitedb import ImportFileError, open_plaintext, require_columns, table_rows, tables
 
-FETCH = 2000
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 MAX_CONTENT = 16 << 20
 _SHARD = re.compile(r"^message_(\d+)\.db$")
@@ -95,25 +95,12 @@ def load_account(store: Path, owner: str, acct: Account) -> None:
                 for user, alias, remark, nick in conn.execute(
                     "SELECT username, alias, remark, nick_name FROM contact"
                 ):
-                    if user:
-                        acct.names[user] = remark or nick or ""
-                        if alias:
-                            acct.aliases[user] = alias
+                    acct.contact(user, alias, remark, nick)
             if "chat_room" in have:
                 for name, room_owner, ext in conn.execute(
                     "SELECT username, owner, ext_buffer FROM chat_room"
                 ):
-                    members = []
-                    if ext:
-                        try:
-                            members = [
-                                protowire.text(protowire.first(protowire.fields(v), 1))
-                                for n, _, v in protowire.fields(ext)
-                                if n == 1 and isinstance(v, bytes)
-                            ]
-                        except ValueError:
-                            members = []
-                    acct.room(name, members, room_owner or "")
+                    acct.room(name, protowire.room_members(ext), room_owner or "")
         finally:
             conn.close()
     session = store / "session" / "session.db"
@@ -134,21 +121,6 @@ def _owner_from_dir(account: Path) -> str:
     return m.group(1) if m else ""
 
 
-class _Voices:
-    def __init__(self, media: list[Path]) -> None:
-        self.paths = media
-        self.conns: list[sqlite3.Connection] | None = None
-
-    def get(self, svr: int) -> bytes | None:
-        if self.conns is None:
-            self.conns = [open_plaintext(p) for p in self.paths]
-        for c in self.conns:
-            row = c.execute("SELECT voice_data FROM VoiceInfo WHERE svr_id = ?", (svr,)).fetchone()
-            if row and row[0]:
-                return bytes(row[0])
-        return None
-
-
 def units(root: Path, owner: str, acct: Account) -> list[Unit]:
     msg_dir, shards, media, account = find(root)
     if not shards:
@@ -161,7 +133,7 @@ def units(root: Path, owner: str, acct: Account) -> list[Unit]:
     load_account(msg_dir.parent, owner, acct)
     by_md5 = {hashlib.md5(u.encode()).hexdigest(): u for u in acct.names}
     by_md5.update({hashlib.md5(u.encode()).hexdigest(): u for u in acct.rooms})
-    voices = _Voices(media)
+    voices = VoiceStore(media, "SELECT voice_data FROM VoiceInfo WHERE svr_id = ?")
     out = []
     for shard in shards:
         conn = open_plaintext(shard)
@@ -204,34 +176,28 @@ def _revoked(path: Path) -> list[Unit]:
         conn.close()
         return []
     cols = require_columns(conn, path, "revokemessage", REVOKE_COLUMNS)
-    sel = ", ".join(f'"{c}"' for c in cols)
     total = conn.execute("SELECT count(*) FROM revokemessage").fetchone()[0]
 
     def rows(start: int) -> Iterator[tuple[int, Item]]:
-        cur = conn.execute(
-            f"SELECT rowid, {sel} FROM revokemessage WHERE rowid > ? ORDER BY rowid", (start,)
-        )
-        while batch := cur.fetchmany(FETCH):
-            for r in batch:
-                rec = dict(zip(cols, r[1:], strict=True))
-                loc = f"{path.name} revokemessage row {r[0]}"
-                raw = raw_of(rec)
-                try:
-                    lt = as_int(rec["message_type"])
-                    row = Row(
-                        locator=loc, talker=as_text(rec["to_user_name"]),
-                        server_id=as_int(rec["svr_id"]), local_key=loc,
-                        sent_ms=as_int(rec["revoke_time"]) * 1000, base=lt & 0xFFFFFFFF,
-                        sub=lt >> 32, is_self=True, sender="", content=as_text(rec["content"]),
-                        raw=raw, flags=[Flag.RECOVERED_RECALL],
-                    )  # fmt: skip
-                except (ValueError, TypeError) as e:
-                    yield r[0], Quarantined(loc, f"unreadable row: {e}", raw)
-                    continue
-                if not row.talker or not row.server_id:
-                    yield r[0], Quarantined(loc, "recalled message without conversation or id", raw)
-                    continue
-                yield r[0], row
+        for rowid, rec in table_rows(conn, "revokemessage", cols, start):
+            loc = f"{path.name} revokemessage row {rowid}"
+            raw = raw_of(rec)
+            try:
+                lt = as_int(rec["message_type"])
+                row = Row(
+                    locator=loc, talker=as_text(rec["to_user_name"]),
+                    server_id=as_int(rec["svr_id"]), local_key=loc,
+                    sent_ms=as_int(rec["revoke_time"]) * 1000, base=lt & 0xFFFFFFFF,
+                    sub=lt >> 32, is_self=True, sender="", content=as_text(rec["content"]),
+                    raw=raw, flags=[Flag.RECOVERED_RECALL],
+                )  # fmt: skip
+            except (ValueError, TypeError) as e:
+                yield rowid, Quarantined(loc, f"unreadable row: {e}", raw)
+                continue
+            if not row.talker or not row.server_id:
+                yield rowid, Quarantined(loc, "recalled message without conversation or id", raw)
+                continue
+            yield rowid, row
 
     return [Unit(path=path, stream=f"wechat-pc4:{path.resolve()}#revokemessage",
                  label=path.name, total=total, rows=rows, head=file_head(path))]  # fmt: skip
@@ -246,31 +212,25 @@ def _reader(
     names: dict[int, str],
     owner: str,
     account: Path,
-    voices: _Voices,
+    voices: VoiceStore,
 ) -> RowReader:
-    sel = ", ".join(f'"{c}"' for c in cols)
     dctx = zstandard.ZstdDecompressor()
 
     def rows(start: int) -> Iterator[tuple[int, Item]]:
-        cur = conn.execute(
-            f'SELECT rowid, {sel} FROM "{table}" WHERE rowid > ? ORDER BY rowid', (start,)
-        )
-        while batch := cur.fetchmany(FETCH):
-            for r in batch:
-                rec = dict(zip(cols, r[1:], strict=True))
-                loc = f"{shard.name} {table} local_id {rec['local_id']}"
-                if talker is None:
-                    yield (
-                        r[0],
-                        Quarantined(
-                            loc,
-                            "conversation unknown: no contact or session name hashes to this "
-                            "table (copy contact.db and session.db beside message/)",
-                            raw_of(rec),
-                        ),
-                    )
-                    continue
-                yield r[0], _row(rec, loc, talker, names, owner, account, voices, dctx)
+        for rowid, rec in table_rows(conn, table, cols, start):
+            loc = f"{shard.name} {table} local_id {rec['local_id']}"
+            if talker is None:
+                yield (
+                    rowid,
+                    Quarantined(
+                        loc,
+                        "conversation unknown: no contact or session name hashes to this "
+                        "table (copy contact.db and session.db beside message/)",
+                        raw_of(rec),
+                    ),
+                )
+                continue
+            yield rowid, _row(rec, loc, talker, names, owner, account, voices, dctx)
 
     return rows
 
@@ -282,7 +242,7 @@ def _row(
     names: dict[int, str],
     owner: str,
     account: Path,
-    voices: _Voices,
+    voices: VoiceStore,
     dctx: zstandard.ZstdDecompressor,
 ) -> Item:
     raw = raw_of(rec)

@@ -61,6 +61,19 @@ def text(v: int | bytes | None) -> str:
     return v.decode("utf-8", "replace") if isinstance(v, bytes) else ""
 
 
+def room_members(blob: bytes | None) -> list[str]:
+    """Usernames in a RoomData blob (PC 3.x ``ChatRoom.RoomData``, 4.x
+    ``chat_room.ext_buffer``): repeated field 1, each ``{1: username, …}``; [] when bad."""
+    if not blob:
+        return []
+    try:
+        return [
+            text(first(fields(v), 1)) for n, _, v in fields(blob) if n == 1 and isinstance(v, bytes)
+        ]
+    except ValueError:
+        return []
+
+
 # ----------------------------------------------------------------------------- writers
 # (the fixture generator writes what the readers read)
 

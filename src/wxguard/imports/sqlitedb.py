@@ -15,6 +15,7 @@ import atexit
 import shutil
 import sqlite3
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -103,6 +104,20 @@ def _with_wal(path: Path, wal: Path) -> Path:
 def _drop_copies() -> None:
     for d in _COPIES:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def table_rows(
+    conn: sqlite3.Connection, table: str, cols: list[str], after: int, fetch: int = 2000
+) -> Iterator[tuple[int, dict[str, object]]]:
+    """(rowid, {column: value}) of ``table`` past rowid ``after``, in rowid order — the
+    resumable reading order of every client table (the cursor is the last rowid)."""
+    sel = ", ".join(f'"{c}"' for c in cols)
+    cur = conn.execute(
+        f'SELECT rowid, {sel} FROM "{table}" WHERE rowid > ? ORDER BY rowid', (after,)
+    )
+    while batch := cur.fetchmany(fetch):
+        for r in batch:
+            yield r[0], dict(zip(cols, r[1:], strict=True))
 
 
 def tables(conn: sqlite3.Connection) -> set[str]:
