@@ -141,3 +141,34 @@ def test_hostile_conversation_renders_inert(site: dict[str, Any], browser: Any) 
     page.wait_for_url(re.compile(r"/alerts$"))
     assert page.evaluate("window.__pwned") is None
     page.close()
+
+
+def test_search_page_highlights_hits_and_is_audited(site: dict[str, Any], browser: Any) -> None:
+    from wxguard.archive import Archive
+    from wxguard.audit import events
+
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    _sign_in(page, site["base"], site["users"]["auditor"])
+    page.goto(site["base"] + "/search")
+    page.fill("input[name=q]", "合同")
+    page.fill("input[name=why]", "matter 2026-17")
+    page.click("#search-form button[type=submit]")
+    page.wait_for_load_state()
+    hits = page.locator("#search-hits li.hit")
+    assert hits.count() > 0
+    marks = page.locator("#search-hits mark").all_inner_texts()
+    assert marks and all(m == "合同" for m in marks)
+    assert re.search(r"\d[\d,]* messages", page.inner_text("#search-count"))
+    page.fill("input[name=q]", "after:not-a-date")
+    page.click("#search-form button[type=submit]")
+    page.wait_for_load_state()
+    assert "after" in page.inner_text("#search-error")
+    page.close()
+    with Archive.open(site["data"]) as a:
+        searches = [e for e in events(a, action="search") if e.detail.get("query") == "合同"]
+    assert searches and searches[0].detail.get("why") == "matter 2026-17"
+    other = browser.new_page()
+    _sign_in(other, site["base"], site["users"]["reviewer"])  # no message-search permission
+    resp = other.goto(site["base"] + "/search?q=合同")
+    assert resp is not None and resp.status == 403
+    other.close()
