@@ -68,7 +68,9 @@ def blob_bytes(a: Archive, blob_id: str) -> bytes:
     return open_sealed(aead, a.blobs.read(blob_id), blob_id.encode())
 
 
-def check_round_trip(a: Archive, dev: W.Device, *, voices: bool, files: bool) -> None:
+def check_round_trip(
+    a: Archive, dev: W.Device, *, voices: bool, documents: bool, images: bool
+) -> None:
     got = messages(a)
     assert len(got) == len(dev.messages)
     first = dev.messages[0]
@@ -102,32 +104,36 @@ def check_round_trip(a: Archive, dev: W.Device, *, voices: bool, files: bool) ->
                 with wave.open(io.BytesIO(blob_bytes(a, p.wav.blob_id))) as w:
                     assert w.getframerate() == silk.SAMPLE_RATE
                     assert 0.3 < w.getnframes() / w.getframerate() < 0.6
-        if m.file and files:
+        if m.file:
             att = p.attachment  # type: ignore[union-attr]
-            assert att.blob_id and blob_bytes(a, att.blob_id) == m.file[1]
+            expected = {"file": documents, "image": images, "video": True}[m.kind]
+            if expected:
+                assert att.blob_id and blob_bytes(a, att.blob_id) == m.file[1], m.kind
+            else:  # PC images are obfuscated .dat files: never de-obfuscated, never attached
+                assert not att.blob_id, m.kind
     people = participants(a)
     assert people[W.OWNER][0] == ParticipantKind.INTERNAL
     assert people[W.CUSTOMERS[0][0]][0] == ParticipantKind.EXTERNAL
 
 
-WRITERS = {
-    "wechat-pc3": (W.write_pc3, True, True),
-    "wechat-pc4": (W.write_v4, True, True),
-    "wechat-android": (W.write_android, True, False),
-    "wechat-ios": (W.write_ios, True, False),
+WRITERS = {  # writer, (voices, documents, images) attached
+    "wechat-pc3": (W.write_pc3, (True, True, False)),
+    "wechat-pc4": (W.write_v4, (True, True, False)),
+    "wechat-android": (W.write_android, (True, False, True)),
+    "wechat-ios": (W.write_ios, (True, False, True)),
 }
 
 
 @pytest.mark.parametrize("fmt", sorted(WRITERS))
 def test_database_formats_round_trip(fmt: str, device: W.Device, tmp_path: Path) -> None:
-    writer, voices, files = WRITERS[fmt]
+    writer, (voices, documents, images) = WRITERS[fmt]
     src = writer(tmp_path / "in", device)
     target = src.parent if fmt == "wechat-android" else src
     with Archive.create(tmp_path / "data") as a:
         total, reports = run_ingest(a, [target], "auto", "wecom")
         assert [r.get("format") for r in reports] == [fmt], reports
         assert total.imported == N and total.quarantined == 0, reports
-        check_round_trip(a, device, voices=voices, files=files)
+        check_round_trip(a, device, voices=voices, documents=documents, images=images)
         again, _ = run_ingest(a, [target], "auto", "wecom")
         assert (again.imported, again.duplicates) == (0, 0)  # cursors: nothing re-read
         assert verify(a).ok

@@ -165,9 +165,13 @@ def _fill(m: WxMsg, rng: random.Random, i: int, voices: list[bytes], dev: Device
         m.content = text.format(p=prod, c=cust)
         m.key = m.content[:12]
     elif k == "image":
+        data = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + hashlib.sha256(f"img{i}".encode()).digest() * 4
+        data += b"\xff\xd9"
+        md5 = hashlib.md5(data).hexdigest()
+        m.file = (f"{md5}.jpg", data)
         m.base = 3
         m.content = (
-            f'<msg><img aeskey="00" encryver="1" cdnthumburl="3057" length="88213" '
+            f'<msg><img aeskey="00" encryver="1" cdnthumburl="3057" length="{len(data)}" '
             f'md5="{md5}" cdnmidimgurl="3057"/></msg>'
         )
         m.key = ""
@@ -314,6 +318,12 @@ def _fill(m: WxMsg, rng: random.Random, i: int, voices: list[bytes], dev: Device
 # --------------------------------------------------------------------------- helpers
 
 
+def obfuscated(data: bytes) -> bytes:
+    """What the PC clients store for images: the bytes XORed with one key byte (we never
+    undo this; the fixture only needs files that are *not* plaintext images)."""
+    return bytes(b ^ 0x5A for b in data)
+
+
 def md5hex(s: str) -> str:
     return hashlib.md5(s.encode()).hexdigest()
 
@@ -398,13 +408,17 @@ def write_pc3(root: Path, dev: Device, shards: int = 2) -> Path:
             items: list[tuple[int, str]] = []
             if m.talker.endswith("@chatroom") and not m.is_self and m.sender:
                 items.append((1, m.sender))
-            if m.file:
-                folder = "Video" if m.base == 43 else "File"  # the path is in BytesExtra item 4
-                rel = f"{OWNER}\\FileStorage\\{folder}\\2026-09\\{m.file[0]}"
-                items.append((4, rel))
-                f = acct / "FileStorage" / folder / "2026-09" / m.file[0]
+            if m.file:  # the local path is in BytesExtra item 4 (§1.9)
+                name, data = m.file
+                if m.base == 3:  # images are obfuscated .dat files: never attached
+                    parts = ["MsgAttach", md5hex(m.talker), "Image", "2026-09", name[:-4] + ".dat"]
+                    data = obfuscated(data)
+                else:
+                    parts = ["Video" if m.base == 43 else "File", "2026-09", name]
+                items.append((4, "\\".join([OWNER, "FileStorage", *parts])))
+                f = acct.joinpath("FileStorage", *parts)
                 f.parent.mkdir(parents=True, exist_ok=True)
-                f.write_bytes(m.file[1])
+                f.write_bytes(data)
             content, compressed = m.content, None
             if m.base == 49:
                 compressed = lz4.block.compress(m.content.encode(), store_size=False)
@@ -552,10 +566,22 @@ def write_v4(root: Path, dev: Device, shards: int = 2) -> Path:
                 )
             )
             if m.file:  # msg/file/<YYYY-MM>/<name>, msg/video/<YYYY-MM>/<md5>.mp4 (§2.3.1)
-                folder = "video" if m.base == 43 else "file"
-                f = acct / "msg" / folder / "2026-09" / m.file[0]
+                name, data = m.file
+                if m.base == 3:  # msg/attach/<md5(talker)>/<YYYY-MM>/Img/<md5>.dat, obfuscated
+                    f = (
+                        acct
+                        / "msg"
+                        / "attach"
+                        / md5hex(m.talker)
+                        / "2026-09"
+                        / "Img"
+                        / (name[:-4] + ".dat")
+                    )
+                    data = obfuscated(data)
+                else:
+                    f = acct / "msg" / ("video" if m.base == 43 else "file") / "2026-09" / name
                 f.parent.mkdir(parents=True, exist_ok=True)
-                f.write_bytes(m.file[1])
+                f.write_bytes(data)
             if m.voice:
                 media.execute(
                     "INSERT INTO VoiceInfo VALUES (0, ?, ?, ?, ?, '0')",
@@ -589,6 +615,8 @@ CREATE TABLE rcontact (username TEXT PRIMARY KEY, alias TEXT, conRemark TEXT, do
 CREATE TABLE chatroom (chatroomname TEXT PRIMARY KEY, addtime INTEGER, memberlist TEXT,
   displayname TEXT, chatroomnick TEXT, roomflag INTEGER, roomowner TEXT, roomdata BLOB);
 CREATE TABLE userinfo (id INTEGER PRIMARY KEY, type INT, value TEXT);
+CREATE TABLE ImgInfo2 (id INTEGER PRIMARY KEY, msgSvrId INTEGER, offset INT, totalLen INT,
+  bigImgPath TEXT, thumbImgPath TEXT, createtime INT, msglocalid INT, status INT);
 """
 # Android app-message types carry a tag in the top byte (spec §4.4).
 ANDROID_APP_TYPES = {2000: 419430449, 2001: 436207665, 57: 822083633, 6: 1090519089}
@@ -615,6 +643,21 @@ def write_android(root: Path, dev: Device) -> Path:
             body = f"{m.sender}:\n{body}"
         typ = ANDROID_APP_TYPES.get(m.sub, 49) if m.base == 49 else m.base
         img = ""
+        if m.file and m.base == 3:  # HD image: ImgInfo2.bigImgPath under image2/ (§3.2, §5.4)
+            name, data = m.file
+            big = name[:-4] + ".jpg"
+            img = f"THUMBNAIL_DIRPATH://th_{name[:-4]}"
+            f = root / "image2" / big[:2] / big[2:4] / big
+            f.parent.mkdir(parents=True, exist_ok=True)
+            f.write_bytes(data)
+            conn.execute(
+                "INSERT INTO ImgInfo2 (msgSvrId, bigImgPath) VALUES (?, ?)", (m.server_id, big)
+            )
+        if m.file and m.base == 43:  # video/<imgPath>.mp4
+            img = f"vid{m.local_id:06d}"
+            f = root / "video" / f"{img}.mp4"
+            f.parent.mkdir(parents=True, exist_ok=True)
+            f.write_bytes(m.file[1])
         if m.voice:  # voice2/<h[0:2]>/<h[2:4]>/msg_<imgPath>.amr beside the database
             img = f"{m.local_id:04d}1790{m.server_id % 10**8:08d}"
             h = md5hex(img)
@@ -670,6 +713,10 @@ def write_ios(root: Path, dev: Device) -> Path:
             "Type, Des) VALUES (?,?,?,?,?,?)",
             (m.local_id, m.server_id, m.t, body, m.base, 0 if m.is_self else 1),
         )
+        if m.file and m.base in (3, 43):  # Img/<md5(talker)>/<id>.pic, Video/…/<id>.mp4 (§5.4)
+            folder, ext = ("Img", "pic") if m.base == 3 else ("Video", "mp4")
+            rel = f"Documents/{md5hex(OWNER)}/{folder}/{md5hex(m.talker)}/{m.local_id}.{ext}"
+            place(rel).write_bytes(m.file[1])
         if m.voice:  # Documents/<md5(owner)>/Audio/<md5(talker)>/<MesLocalID>.aud
             rel = f"Documents/{md5hex(OWNER)}/Audio/{md5hex(m.talker)}/{m.local_id}.aud"
             place(rel).write_bytes(m.voice)

@@ -27,7 +27,14 @@ from .common import (
     raw_of,
     split_sender,
 )
-from .sqlitedb import ImportFileError, open_plaintext, require_columns, table_rows, tables
+from .sqlitedb import (
+    ImportFileError,
+    columns,
+    open_plaintext,
+    require_columns,
+    table_rows,
+    tables,
+)
 
 MSG_COLUMNS = ("msgId", "msgSvrId", "type", "isSend", "createTime", "talker", "content")
 # Android-only type numbers (wechat-dump constants, §4.4) → (base, sub).
@@ -77,6 +84,11 @@ def units(root: Path, owner: str, acct: Account) -> list[Unit]:
         ):
             acct.room(name, [m for m in as_text(members).split(";") if m], room_owner or "")
     acct.owner_name = acct.owner_name or acct.names.get(owner, "")
+    big: dict[int, str] = {}
+    if "ImgInfo2" in have and {"msgSvrId", "bigImgPath"} <= set(columns(conn, "ImgInfo2")):
+        for svr, path in conn.execute("SELECT msgSvrId, bigImgPath FROM ImgInfo2"):
+            if path and not str(path).startswith("SERVERID://"):
+                big[as_int(svr)] = as_text(path)
     total = conn.execute("SELECT count(*) FROM message").fetchone()[0]
     return [
         Unit(
@@ -84,16 +96,16 @@ def units(root: Path, owner: str, acct: Account) -> list[Unit]:
             stream=f"wechat-android:{db.resolve()}",
             label=db.name,
             total=total,
-            rows=_reader(conn, db, cols),
+            rows=_reader(conn, db, cols, big),
             head=file_head(db),
         )
     ]
 
 
-def _reader(conn: sqlite3.Connection, db: Path, cols: list[str]) -> RowReader:
+def _reader(conn: sqlite3.Connection, db: Path, cols: list[str], big: dict[int, str]) -> RowReader:
     def rows(start: int) -> Iterator[tuple[int, Item]]:
         for rowid, rec in table_rows(conn, "message", cols, start):
-            yield rowid, _row(rec, db)
+            yield rowid, _row(rec, db, big)
 
     return rows
 
@@ -116,7 +128,18 @@ def _voice_file(root: Path, stem: str) -> bytes | None:
     return None
 
 
-def _row(rec: dict[str, object], db: Path) -> Item:
+def _media(root: Path, base: int, svr: int, img: str, big: dict[int, str]) -> list[Path]:
+    """Where a message's own media lies beside the database (§3.2, §5.4): an HD image
+    ``image2/<p[0:2]>/<p[2:4]>/<ImgInfo2.bigImgPath>``, a video ``video/<imgPath>.mp4``."""
+    name = big.get(svr, "") if base == 3 else f"{img}.mp4" if base in (43, 62) and img else ""
+    if not name or "/" in name or "\\" in name or ".." in name:
+        return []
+    if base == 3:
+        return [root / "image2" / name[:2] / name[2:4] / name]
+    return [root / "video" / name]
+
+
+def _row(rec: dict[str, object], db: Path, big: dict[int, str]) -> Item:
     loc = f"{db.name} message msgId {rec['msgId']}"
     raw = raw_of(rec)
     try:
@@ -132,8 +155,11 @@ def _row(rec: dict[str, object], db: Path) -> Item:
     sender = ""
     if talker.endswith("@chatroom") and not is_self and base not in (10000, 10002):
         sender, content = split_sender(content)
+    img = as_text(rec.get("imgPath"))
     return Row(
-        voice=_voice_file(db.parent, as_text(rec.get("imgPath"))) if base == 34 else None,
+        voice=_voice_file(db.parent, img) if base == 34 else None,
+        files=_media(db.parent, base, svr, img, big),
+        bound=True,
         locator=loc,
         talker=talker,
         server_id=svr,

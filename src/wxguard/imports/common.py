@@ -68,6 +68,9 @@ class Row:
     extras: Extras = field(default_factory=Extras)
     voice: bytes | None = None
     files: list[Path] = field(default_factory=list)  # plaintext media beside the database
+    # True when ``files`` are named by this very message (Android ImgInfo2, iOS per-message
+    # paths): a plaintext image/video there is attached even if the client's md5 differs.
+    bound: bool = False
     payload: AnyPayload | None = None  # set by exports that already rendered the message
     flags: list[str] = field(default_factory=list)
 
@@ -265,12 +268,34 @@ def _attach(payload: Payload, row: Row, sealer: Sealer) -> None:
             data = f.read_bytes()
         except OSError:
             continue
-        if att.md5 and hashlib.md5(data, usedforsecurity=False).hexdigest() != att.md5.lower():
-            continue  # not this message's file (or not plaintext, e.g. an obfuscated .dat)
-        if not att.md5 and att.size is not None and len(data) != att.size:
-            continue  # without an md5, at least the size the message states must match
+        if not _belongs(data, att, payload, row.bound):
+            continue
         payload.attachment = _merge(att, sealer.put_blob(data, row.sent_ms))
         return
+
+
+def _belongs(data: bytes, att: Attachment, payload: Payload, bound: bool) -> bool:
+    """Is this file the message's media? Its md5 matches the one the message names; or the
+    path was named by this very message and the bytes are a plaintext image/video; or,
+    with no md5 to go by, the size the message states matches. An obfuscated ``.dat``
+    copy fails all three and is never attached."""
+    if bound and plaintext_media(data, payload):
+        return True
+    if att.md5:
+        return hashlib.md5(data, usedforsecurity=False).hexdigest() == att.md5.lower()
+    return not bound and (att.size is None or len(data) == att.size)
+
+
+_IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a")
+
+
+def plaintext_media(data: bytes, payload: Payload) -> bool:
+    """Bytes that are an ordinary image or video file (not an obfuscated or WXGF copy)."""
+    if isinstance(payload, Image | Emotion):
+        return data.startswith(_IMAGE_MAGIC) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
+    if isinstance(payload, Video):
+        return data[4:8] == b"ftyp"
+    return False
 
 
 def _merge(meta: Attachment, stored: Attachment) -> Attachment:

@@ -36,7 +36,11 @@ from .common import (
 from .sqlitedb import ImportFileError, open_plaintext, require_columns, table_rows, tables
 
 DOMAINS = ("AppDomain-com.tencent.xin", "AppDomainGroup-group.com.tencent.xin")
-_AUDIO = re.compile(r"^Documents/([0-9a-f]{32})/Audio/([0-9a-f]{32})/(\d+)\.aud$")
+# Per-message media (§5.4): Audio/<md5(talker)>/<MesLocalID>.aud, Img/…/<id>.pic(_hd),
+# Video/…/<id>.mp4.
+_MEDIA = re.compile(
+    r"^Documents/([0-9a-f]{32})/(Audio|Img|Video)/([0-9a-f]{32})/(\d+)\.(aud|pic_hd|pic|mp4)$"
+)
 _DB = re.compile(
     r"^Documents/([0-9a-f]{32})/DB/(MM\.sqlite|message_\d{1,4}\.sqlite|"
     r"WCDB_Contact\.sqlite)$"
@@ -49,7 +53,7 @@ def detect(path: Path) -> bool:
 
 
 def _files(backup: Path) -> dict[str, dict[str, Path]]:
-    """md5(owner) → {db name, or ``audio/<md5(talker)>/<MesLocalID>`` → physical file}."""
+    """md5(owner) → {db name, or ``media/<md5(talker)>/<MesLocalID>.<ext>`` → physical file}."""
     man = open_plaintext(backup / "Manifest.db")
     try:
         if "Files" not in tables(man):
@@ -63,9 +67,9 @@ def _files(backup: Path) -> dict[str, dict[str, Path]]:
             if m:
                 out.setdefault(m.group(1), {})[m.group(2)] = backup / fid[:2] / fid
                 continue
-            a = _AUDIO.match(rel or "")
+            a = _MEDIA.match(rel or "")
             if a:
-                key = f"audio/{a.group(2)}/{a.group(3)}"
+                key = f"media/{a.group(3)}/{a.group(4)}.{a.group(5)}"
                 out.setdefault(a.group(1), {})[key] = backup / fid[:2] / fid
         return out
     finally:
@@ -98,7 +102,7 @@ def units(root: Path, owner: str, acct: Account) -> list[Unit]:
     acct.owner, acct.owner_name = owner, acct.names.get(owner, "")
     by_md5 = {hashlib.md5(u.encode()).hexdigest(): u for u in [*acct.names, *acct.rooms]}
     out = []
-    audio = {k: v for k, v in dbs.items() if k.startswith("audio/")}
+    media = {k: v for k, v in dbs.items() if k.startswith("media/")}
     for name in sorted(n for n in dbs if n.endswith(".sqlite") and n != "WCDB_Contact.sqlite"):
         path = dbs[name]
         if not path.is_file():
@@ -114,7 +118,7 @@ def units(root: Path, owner: str, acct: Account) -> list[Unit]:
                     label=f"{name}/{table[:13]}…",
                     total=total,
                     head=file_head(path),
-                    rows=_reader(conn, name, table, cols, by_md5.get(table[5:].lower()), audio),
+                    rows=_reader(conn, name, table, cols, by_md5.get(table[5:].lower()), media),
                 )
             )
     return out
@@ -167,7 +171,7 @@ def _reader(
     table: str,
     cols: list[str],
     talker: str | None,
-    audio: dict[str, Path],
+    media: dict[str, Path],
 ) -> RowReader:
     def rows(start: int) -> Iterator[tuple[int, Item]]:
         for rowid, rec in table_rows(conn, table, cols, start):
@@ -183,9 +187,14 @@ def _reader(
                 )
                 continue
             row = _row(rec, loc, talker)
-            if isinstance(row, Row) and row.base == 34:
-                f = audio.get(f"audio/{table[5:].lower()}/{rec['MesLocalID']}")
-                row.voice = _read_voice(f) if f is not None else None
+            if isinstance(row, Row):
+                stem = f"media/{table[5:].lower()}/{rec['MesLocalID']}"
+                if row.base == 34:
+                    f = media.get(f"{stem}.aud")
+                    row.voice = _read_voice(f) if f is not None else None
+                exts = {3: ("pic_hd", "pic"), 43: ("mp4",), 62: ("mp4",)}.get(row.base, ())
+                row.files = [media[f"{stem}.{e}"] for e in exts if f"{stem}.{e}" in media]
+                row.bound = True
             yield rowid, row
 
     return rows
