@@ -139,8 +139,8 @@ def main() -> None:
             print(f"{det.id:21} {50_000 / xdt:,.0f} msg/s alone, every message "
                   f"({xn:,} findings in 50,000)")  # fmt: skip
         recs = presidio_recognizers()
-        if recs is None:
-            print("presidio              skipped: pip install presidio-analyzer to compare")
+        if recs is None or args.presidio <= 0:
+            print("presidio              skipped: pip install presidio-analyzer (and --presidio N)")
             return
         sample = items[: args.presidio]
         pdt, pn = run_presidio(recs, sample)

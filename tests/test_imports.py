@@ -663,3 +663,44 @@ def test_an_export_of_an_imported_device_adds_nothing_twice(
         # the one kind that cannot be matched, so it is archived beside the revoke record.
         recalls = sum(1 for m in device.messages if m.kind == "revoke")
         assert (total.imported, total.duplicates) == (recalls, N - recalls)
+
+
+def test_retention_disposes_imported_media_and_verify_still_passes(
+    device: W.Device, tmp_path: Path
+) -> None:
+    from wxguard import retention
+    from wxguard.retention import Rule
+
+    src = W.write_pc3(tmp_path / "in", device)
+    with Archive.create(tmp_path / "data") as a:
+        run_ingest(a, [src], "auto", "wecom")
+        got = messages(a)
+        voice_blobs = {
+            x.blob_id
+            for m in got.values()
+            if isinstance(m.payload, Voice)
+            for x in (m.payload.attachment, m.payload.wav)
+            if x is not None and x.blob_id
+        }
+        other_blobs = {
+            m.payload.attachment.blob_id  # type: ignore[union-attr]
+            for m in got.values()
+            if m.kind in ("file", "video")
+        }
+        assert voice_blobs and other_blobs and not voice_blobs & other_blobs
+        retention.set_rule(a, Rule(name="voice-1y", klass="operational", keep="1y",
+                                   kinds=["voice"]), "officer")  # fmt: skip
+        newest = max(m.sent_at for m in got.values())
+        now = newest + 2 * 365 * 86_400_000
+        plan = retention.plan(a, now)
+        assert set(plan.freed_blobs) == voice_blobs
+        rep = retention.apply(a, "officer", now)
+        voices = sum(1 for m in got.values() if m.kind == "voice")
+        assert (rep.messages, rep.blobs) == (voices, len(voice_blobs))
+        assert not any(a.blobs.exists(b) for b in voice_blobs)  # gone from the blob store
+        assert all(blob_bytes(a, b) for b in other_blobs)  # the others untouched
+        left = messages(a)
+        assert len(left) == N - voices and not any(m.kind == "voice" for m in left.values())
+        v = verify(a)
+        assert v.ok, v.problems
+        assert v.disposed == {"message": voices, "blob": len(voice_blobs)}
