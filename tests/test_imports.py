@@ -704,3 +704,30 @@ def test_retention_disposes_imported_media_and_verify_still_passes(
         v = verify(a)
         assert v.ok, v.problems
         assert v.disposed == {"message": voices, "blob": len(voice_blobs)}
+
+
+def test_people_are_resolved_one_way_and_namesakes_block_a_person_export(
+    device: W.Device, tmp_path: Path
+) -> None:
+    from wxguard import holds
+    from wxguard.exports.package import ExportError, ExportScope, select
+    from wxguard.policy.store import load_directory
+
+    acct = W.write_pc3(tmp_path / "in", device)
+    c = sqlite3.connect(acct / "Msg" / "MicroMsg.db")  # two customers share a display name
+    c.execute("UPDATE Contact SET NickName = 'Chen Jie' WHERE UserName IN (?, ?)",
+              (W.CUSTOMERS[0][0], W.CUSTOMERS[1][0]))  # fmt: skip
+    c.commit()
+    c.close()
+    with Archive.create(tmp_path / "data") as a:
+        run_ingest(a, [acct], "auto", "wecom")
+        d = load_directory(a)
+        both = sorted([W.CUSTOMERS[0][0], W.CUSTOMERS[1][0]])
+        assert d.person_ids("chen jie") == both  # by name, ignoring case
+        assert d.person_ids(W.CUSTOMERS[0][0]) == [W.CUSTOMERS[0][0]]  # an id is exactly one
+        assert d.conversation_ids(W.GROUP_EXT[1]) == [W.GROUP_EXT[0]]  # a group by its name
+        with pytest.raises(ExportError, match="2 people are named"):
+            select(a, ExportScope(person="Chen Jie"))
+        assert select(a, ExportScope(person=W.CUSTOMERS[0][0]))
+        h = holds.place(a, "m", holds.HoldScope(custodians=["CHEN JIE"]), "why", "counsel")
+        assert sorted(h.scope.custodians) == both  # a hold takes in every namesake

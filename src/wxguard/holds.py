@@ -86,16 +86,12 @@ def _resolve(a: Archive, scope: HoldScope) -> HoldScope:
     d = load_directory(a)
     people, convs = [], []
     for v in scope.custodians:
-        ids = [v] if v in d.people else [p.id for p in d.people.values() if p.name == v]
+        ids = d.person_ids(v)
         if not ids:
             raise HoldError(f"custodian {v!r} is not a known participant id or name")
         people.extend(ids)
     for v in scope.conversations:
-        ids = (
-            [v]
-            if v in d.conversations
-            else [c.id for c in d.conversations.values() if c.name and c.name == v]
-        )
+        ids = d.conversation_ids(v)
         if not ids:
             raise HoldError(f"conversation {v!r} is not a known conversation id or group name")
         convs.extend(ids)

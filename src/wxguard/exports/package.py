@@ -177,13 +177,14 @@ def select(a: Archive, scope: ExportScope) -> list[int]:
         h = get(a, scope.hold)
     else:
         d = load_directory(a)
-        ids = (
-            [scope.person]
-            if scope.person in d.people
-            else [p.id for p in d.people.values() if p.name == scope.person]
-        )
+        ids = d.person_ids(scope.person)
         if not ids:
             raise ExportError(f"person {scope.person!r} is not a known participant id or name")
+        if len(ids) > 1:  # a data-subject export must not take in a namesake's messages
+            raise ExportError(
+                f"{len(ids)} people are named {scope.person!r} ({', '.join(ids[:5])}); "
+                "give the participant id"
+            )
         h = Hold(0, "person", "", HoldScope(custodians=ids), "", "", 0, None, None, "")
     m = HoldMatcher(a, [h])
     rows = a.conn.execute(

@@ -10,7 +10,7 @@ be tested without an archive.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -128,6 +128,13 @@ def event_of(
     return ev
 
 
+def _resolve(value: str, known: Mapping[str, Participant | Conversation]) -> list[str]:
+    if value in known:
+        return [value]
+    low = value.casefold()
+    return sorted(i for i, x in known.items() if x.name and x.name.casefold() == low)
+
+
 @dataclass
 class Directory:
     people: dict[str, Participant] = field(default_factory=dict)
@@ -154,6 +161,16 @@ class Directory:
         for p in people:
             self.people[p.id] = p
         self.reindex()
+
+    def person_ids(self, value: str) -> list[str]:
+        """Who ``value`` names: a participant id (exactly that one), else everyone whose
+        display name equals it ignoring case. Search filters, holds and exports all resolve
+        people this way."""
+        return _resolve(value, self.people)
+
+    def conversation_ids(self, value: str) -> list[str]:
+        """Which conversations ``value`` names: an id, else groups with that name."""
+        return _resolve(value, self.conversations)
 
     def kind_of(self, pid: str) -> str:
         p = self.people.get(pid)

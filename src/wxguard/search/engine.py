@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import msgspec
 import tantivy
 
 from ..archive import Archive
-from ..model import Conversation, Message, Participant
+from ..model import Message
 from ..policy.facts import Directory
 from ..policy.store import load_directory
 from ..proofcheck import split_plaintext
@@ -85,21 +85,18 @@ class SearchEngine:
 
     def people(self, value: str) -> list[str]:
         """Index keys for a person given by id, display name or fingerprint."""
-        return self._keys(value, self.directory.people)
+        return self._keys(value, self.directory.person_ids)
 
     def conversations(self, value: str) -> list[str]:
         """Index keys for a conversation given by id, group name or fingerprint."""
-        return self._keys(value, self.directory.conversations)
+        return self._keys(value, self.directory.conversation_ids)
 
-    def _keys(self, value: str, known: Mapping[str, Participant | Conversation]) -> list[str]:
+    def _keys(self, value: str, resolve: Callable[[str], list[str]]) -> list[str]:
         if _FP.match(value):
             return [value[:16]]
-        ids = {value} if value in known else set()
-        low = value.casefold()
-        ids.update(i for i, x in known.items() if x.name and x.name.casefold() == low)
         # an id we never saw matches nothing, honestly
         of_id = self.a.keys.fingerprints.of_id
-        return [fp16(of_id(i)) for i in sorted(ids or {value})]
+        return [fp16(of_id(i)) for i in resolve(value) or [value]]
 
     def _seq_set(self, q: SearchQuery) -> set[int] | None:
         """Messages with the findings / alerts the query asks for (None: no such filter)."""
