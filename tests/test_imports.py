@@ -731,3 +731,40 @@ def test_people_are_resolved_one_way_and_namesakes_block_a_person_export(
         assert select(a, ExportScope(person=W.CUSTOMERS[0][0]))
         h = holds.place(a, "m", holds.HoldScope(custodians=["CHEN JIE"]), "why", "counsel")
         assert sorted(h.scope.custodians) == both  # a hold takes in every namesake
+
+
+def test_person_export_of_imported_data_carries_media_and_proofs(
+    device: W.Device, tmp_path: Path
+) -> None:
+    import email
+    import email.policy
+    import zipfile
+
+    import jsonschema
+
+    from wxguard.exports import package
+    from wxguard.exports.package import ExportScope
+
+    src = W.write_pc3(tmp_path / "in", device)
+    out = tmp_path / "pkg"
+    with Archive.create(tmp_path / "data") as a:
+        run_ingest(a, [src], "auto", "wecom")
+        e = package.request(a, ExportScope(person=W.OWNER), ["rsmf", "jsonl"], "DSR 7", "dpo",
+                            False)  # fmt: skip
+        done = package.run(a, e.id, "dpo", out)
+    assert done.state == "done" and done.messages == N  # the owner is party to everything
+    schema = json.loads((Path(package.__file__).parent / "rsmf_schema_2_0_0.json").read_text())
+    stored: dict[str, bytes] = {}
+    for f in (out / "rsmf").glob("*.rsmf"):
+        msg = email.message_from_bytes(f.read_bytes(), policy=email.policy.default)
+        assert msg["X-RSMF-Application"] == "WeChat"
+        (att,) = list(msg.iter_attachments())
+        with zipfile.ZipFile(io.BytesIO(att.get_content())) as z:
+            m = json.loads(z.read("rsmf_manifest.json"))
+            jsonschema.validate(m, schema)
+            for ev in m["events"]:
+                for x in ev.get("attachments", []):
+                    stored[x["display"]] = z.read(x["id"])
+    files = {m.file[0]: m.file[1] for m in device.messages if m.kind == "file" and m.file}
+    assert files and all(stored.get(name) == data for name, data in files.items())
+    assert "message proofs verified" in run_cli("proof", "--check", out / "manifest.json").stdout

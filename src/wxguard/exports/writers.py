@@ -31,6 +31,15 @@ from ..model import (
 from ..textview import text_view
 
 PLATFORM = "WeCom"
+PLATFORMS = {"wechat": "WeChat"}  # message source → RSMF platform (default WeCom)
+
+
+def platform_of(items: list[Item]) -> str:
+    """The application a conversation's messages came from (imports are personal WeChat)."""
+    sources = {it.message.source for it in items}
+    return PLATFORMS.get(sources.pop(), PLATFORM) if len(sources) == 1 else PLATFORM
+
+
 RSMF_VERSION = "2.0.0"
 FORMATS = ("rsmf", "eml", "pdf", "csv", "jsonl")
 
@@ -206,7 +215,7 @@ def rsmf_manifest(t: Thread, items: list[Item], custodian: str | None) -> dict[s
     ]
     conv: dict[str, Any] = {
         "id": t.id,
-        "platform": PLATFORM,
+        "platform": platform_of(items),
         "participants": [p["id"] for p in participants],
         "display": t.name,
         "type": "channel" if t.type == ChatType.GROUP else "direct",
@@ -274,7 +283,7 @@ def write_rsmf(root: Path, threads: list[Thread], custodian: str | None = None) 
                 msg["Subject"] = f"{t.name} — {day}"
                 msg["X-RSMF-Version"] = RSMF_VERSION
                 msg["X-RSMF-Generator"] = "wxguard"
-                msg["X-RSMF-Application"] = PLATFORM
+                msg["X-RSMF-Application"] = platform_of(chunk)
                 msg["X-RSMF-BeginDate"] = _iso(first.sent_at)
                 msg["X-RSMF-EndDate"] = _iso(chunk[-1].message.sent_at)
                 msg["X-RSMF-EventCount"] = str(len(chunk))
