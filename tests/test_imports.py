@@ -768,3 +768,32 @@ def test_person_export_of_imported_data_carries_media_and_proofs(
     files = {m.file[0]: m.file[1] for m in device.messages if m.kind == "file" and m.file}
     assert files and all(stored.get(name) == data for name, data in files.items())
     assert "message proofs verified" in run_cli("proof", "--check", out / "manifest.json").stdout
+
+
+def test_invalid_utf8_in_a_database_is_imported_and_kept_exactly(
+    device: W.Device, tmp_path: Path
+) -> None:
+    import msgspec
+
+    src = W.write_android(tmp_path / "in", device)
+    c = sqlite3.connect(src)
+    bad = "报价".encode() + b"\xff\xfe" + "单".encode()
+    c.execute("UPDATE message SET content = CAST(? AS TEXT) WHERE msgId = 1", (bad,))
+    c.commit()
+    c.close()
+    with Archive.create(tmp_path / "data") as a:
+        total, reports = run_ingest(a, [src], "auto", "wecom")
+        assert total.imported == N and total.quarantined == 0, reports
+        first = device.messages[0]
+        m = messages(a)[f"wechat:{W.OWNER}:{first.server_id}"]
+        assert text_view(m.payload) == "报价\ufffd\ufffd单"
+        from wxguard.interchange import iter_plaintexts
+        from wxguard.proofcheck import split_plaintext
+
+        (seq,) = a.conn.execute(
+            "SELECT seq FROM messages WHERE source_msg_id = ?", (m.source_msg_id,)
+        ).fetchone()
+        pt = dict(iter_plaintexts(a))[seq]
+        assert pt is not None
+        raw = msgspec.msgpack.decode(split_plaintext(pt)[2])
+        assert raw["content"] == bad  # the evidence keeps the client's bytes

@@ -140,7 +140,7 @@ def _media(root: Path, base: int, svr: int, img: str, big: dict[int, str]) -> li
 
 
 def _row(rec: dict[str, object], db: Path, big: dict[int, str]) -> Item:
-    loc = f"{db.name} message msgId {rec['msgId']}"
+    loc = f"{db.name} message msgId {as_text(rec['msgId'])}"
     raw = raw_of(rec)
     try:
         typ = as_int(rec["type"])
@@ -163,7 +163,7 @@ def _row(rec: dict[str, object], db: Path, big: dict[int, str]) -> Item:
         locator=loc,
         talker=talker,
         server_id=svr,
-        local_key=f"msgId:{rec['msgId']}",
+        local_key=f"msgId:{as_text(rec['msgId'])}",
         sent_ms=sent_ms,
         base=base,
         sub=sub,

@@ -175,7 +175,7 @@ def _reader(
 ) -> RowReader:
     def rows(start: int) -> Iterator[tuple[int, Item]]:
         for rowid, rec in table_rows(conn, table, cols, start):
-            loc = f"{name} {table} MesLocalID {rec['MesLocalID']}"
+            loc = f"{name} {table} MesLocalID {as_text(rec['MesLocalID'])}"
             if talker is None:
                 yield (
                     rowid,
@@ -188,7 +188,7 @@ def _reader(
                 continue
             row = _row(rec, loc, talker)
             if isinstance(row, Row):
-                stem = f"media/{table[5:].lower()}/{rec['MesLocalID']}"
+                stem = f"media/{table[5:].lower()}/{as_text(rec['MesLocalID'])}"
                 if row.base == 34:
                     f = media.get(f"{stem}.aud")
                     row.voice = _read_voice(f) if f is not None else None

@@ -207,7 +207,7 @@ def _reader(
 def _row(
     rec: dict[str, object], where: str, names: dict[int, str], account_dir: Path, voices: VoiceStore
 ) -> Item:
-    loc = f"{where} localId {rec['localId']}"
+    loc = f"{where} localId {as_text(rec['localId'])}"
     raw = raw_of(rec)
     try:
         base, sub = as_int(rec["Type"]), as_int(rec.get("SubType"))
@@ -241,7 +241,7 @@ def _row(
         locator=loc,
         talker=talker,
         server_id=svr,
-        local_key=f"{where}:{rec['localId']}",
+        local_key=f"{where}:{as_text(rec['localId'])}",
         sent_ms=sent_ms,
         base=base,
         sub=sub,

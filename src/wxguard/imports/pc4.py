@@ -218,7 +218,7 @@ def _reader(
 
     def rows(start: int) -> Iterator[tuple[int, Item]]:
         for rowid, rec in table_rows(conn, table, cols, start):
-            loc = f"{shard.name} {table} local_id {rec['local_id']}"
+            loc = f"{shard.name} {table} local_id {as_text(rec['local_id'])}"
             if talker is None:
                 yield (
                     rowid,

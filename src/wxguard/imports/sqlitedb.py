@@ -110,14 +110,23 @@ def table_rows(
     conn: sqlite3.Connection, table: str, cols: list[str], after: int, fetch: int = 2000
 ) -> Iterator[tuple[int, dict[str, object]]]:
     """(rowid, {column: value}) of ``table`` past rowid ``after``, in rowid order — the
-    resumable reading order of every client table (the cursor is the last rowid)."""
+    resumable reading order of every client table (the cursor is the last rowid).
+
+    Text columns come back as the stored **bytes**: client content may hold invalid UTF-8
+    (spec §3.2), which must neither stop the import nor be altered in the kept raw row;
+    readers decode with :func:`~.common.as_text`."""
     sel = ", ".join(f'"{c}"' for c in cols)
-    cur = conn.execute(
-        f'SELECT rowid, {sel} FROM "{table}" WHERE rowid > ? ORDER BY rowid', (after,)
-    )
-    while batch := cur.fetchmany(fetch):
-        for r in batch:
-            yield r[0], dict(zip(cols, r[1:], strict=True))
+    factory = conn.text_factory
+    conn.text_factory = bytes
+    try:
+        cur = conn.execute(
+            f'SELECT rowid, {sel} FROM "{table}" WHERE rowid > ? ORDER BY rowid', (after,)
+        )
+        while batch := cur.fetchmany(fetch):
+            for r in batch:
+                yield r[0], dict(zip(cols, r[1:], strict=True))
+    finally:
+        conn.text_factory = factory
 
 
 def tables(conn: sqlite3.Connection) -> set[str]:
