@@ -797,3 +797,18 @@ def test_invalid_utf8_in_a_database_is_imported_and_kept_exactly(
         assert pt is not None
         raw = msgspec.msgpack.decode(split_plaintext(pt)[2])
         assert raw["content"] == bad  # the evidence keeps the client's bytes
+
+
+def test_invalid_utf8_in_contacts_does_not_stop_an_import(device: W.Device, tmp_path: Path) -> None:
+    acct = W.write_pc3(tmp_path / "in", device)
+    c = sqlite3.connect(acct / "Msg" / "MicroMsg.db")
+    c.execute("UPDATE Contact SET NickName = CAST(? AS TEXT) WHERE UserName = ?",
+              (b"\xe9\x99\x88\xff", W.CUSTOMERS[0][0]))  # fmt: skip
+    c.commit()
+    c.close()
+    with Archive.create(tmp_path / "data") as a:
+        total, reports = run_ingest(a, [acct], "auto", "wecom")
+        assert total.imported == N, reports
+        from wxguard.policy.store import load_directory
+
+        assert load_directory(a).people[W.CUSTOMERS[0][0]].name == "陈\ufffd"

@@ -144,7 +144,10 @@ def open_source(
         return Source(str(path), fmt, acct, exports.chatlog_url(str(path), owner, acct))
     if fmt not in _OPENERS:
         raise ImportFileError(f"unknown WeChat format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    units = _OPENERS[fmt](path, owner, acct)
+    try:
+        units = _OPENERS[fmt](path, owner, acct)
+    except sqlite3.DatabaseError as e:
+        raise ImportFileError(f"{path}: cannot read the {fmt} databases: {e}") from None
     return Source(path, fmt, acct, units)
 
 

@@ -66,6 +66,7 @@ def open_plaintext(path: Path, *, check: bool = True) -> sqlite3.Connection:
     uri = f"file:{path.resolve().as_posix()}?mode=ro&immutable=1"
     try:
         conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        conn.text_factory = _lenient_text  # names and contacts: invalid UTF-8 never stops us
         conn.execute("PRAGMA query_only = 1")
         if check:
             bad = conn.execute("PRAGMA quick_check(3)").fetchall()
@@ -76,6 +77,10 @@ def open_plaintext(path: Path, *, check: bool = True) -> sqlite3.Connection:
     except sqlite3.DatabaseError as e:
         raise ImportFileError(f"{path}: corrupt or truncated SQLite database: {e}") from None
     return conn
+
+
+def _lenient_text(data: bytes) -> str:
+    return data.decode("utf-8", "replace")
 
 
 def _with_wal(path: Path, wal: Path) -> Path:
