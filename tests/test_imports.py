@@ -812,3 +812,24 @@ def test_invalid_utf8_in_contacts_does_not_stop_an_import(device: W.Device, tmp_
         from wxguard.policy.store import load_directory
 
         assert load_directory(a).people[W.CUSTOMERS[0][0]].name == "陈\ufffd"
+
+
+def test_ios_app_folder_extracted_from_a_device(device: W.Device, tmp_path: Path) -> None:
+    import shutil
+
+    backup = W.write_ios(tmp_path / "backup", device)
+    docs = tmp_path / "extracted"
+    man = sqlite3.connect(backup / "Manifest.db")
+    for fid, rel in man.execute("SELECT fileID, relativePath FROM Files"):
+        (docs / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(backup / fid[:2] / fid, docs / rel)
+    man.close()
+    with Archive.create(tmp_path / "data") as a:
+        total, reports = run_ingest(a, [docs / "Documents"], "auto", "wecom")
+        assert [r.get("format") for r in reports] == ["wechat-ios"], reports
+        assert total.imported == N
+        check_round_trip(a, device, voices=True, documents=False, images=True)
+    one = next((docs / "Documents").glob("*/DB/message_1.sqlite"))
+    with Archive.create(tmp_path / "data2") as a:
+        total, reports = run_ingest(a, [one], "auto", "wecom")
+        assert reports[0]["format"] == "wechat-ios" and total.imported == N, reports

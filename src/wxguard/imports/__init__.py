@@ -102,6 +102,8 @@ def detect_file(path: Path, head: bytes) -> str | None:
             return "wechat-android"
         if name == "Manifest.db" and "Files" in have:
             return "wechat-ios"
+        if any(t.startswith("Chat_") for t in have) and ios.detect(path):
+            return "wechat-ios"
         raise ImportFileError(
             f"{path}: a SQLite database with none of the WeChat message tables this version "
             f"knows (tables: {', '.join(sorted(have)[:8]) or 'none'}); an unknown client "

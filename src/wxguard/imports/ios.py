@@ -48,8 +48,43 @@ _DB = re.compile(
 MSG_COLUMNS = ("MesLocalID", "MesSvrID", "CreateTime", "Message", "Type", "Des")
 
 
+_DB_NAME = re.compile(r"^(MM|message_\d{1,4}|WCDB_Contact)\.sqlite$")
+
+
 def detect(path: Path) -> bool:
-    return (path / "Manifest.db").is_file() if path.is_dir() else path.name == "Manifest.db"
+    if not path.is_dir():
+        return path.name == "Manifest.db" or bool(_DB_NAME.match(path.name))
+    return (path / "Manifest.db").is_file() or bool(_db_dirs(path))
+
+
+def _db_dirs(root: Path) -> list[Path]:
+    """``DB`` folders of an app's ``Documents/<md5(owner)>/`` extracted from a device (a
+    file-system or already-decoded backup): ``root`` may be ``Documents``, ``<md5>`` or
+    ``DB`` itself."""
+    out = []
+    for cand in (root, root / "DB", *root.glob("*/DB")):
+        named = cand.is_dir() and re.fullmatch(r"[0-9a-f]{32}", cand.parent.name)
+        if named and any(_DB_NAME.match(p.name) for p in cand.iterdir()):
+            out.append(cand)
+    return sorted(set(out))
+
+
+def _files_extracted(root: Path) -> dict[str, dict[str, Path]]:
+    """The same map as :func:`_files`, from an extracted ``Documents`` tree."""
+    dirs = _db_dirs(root.parent if root.is_file() else root)
+    out: dict[str, dict[str, Path]] = {}
+    for db in dirs:
+        key = db.parent.name
+        files = out.setdefault(key, {})
+        for p in db.iterdir():
+            if _DB_NAME.match(p.name):
+                files[p.name] = p
+        for folder, exts in (("Audio", ("aud",)), ("Img", ("pic_hd", "pic")), ("Video", ("mp4",))):
+            for p in (db.parent / folder).glob("*/*"):
+                stem, _, ext = p.name.partition(".")
+                if ext in exts and stem.isdigit() and re.fullmatch(r"[0-9a-f]{32}", p.parent.name):
+                    files[f"media/{p.parent.name}/{stem}.{ext}"] = p
+    return out
 
 
 def _files(backup: Path) -> dict[str, dict[str, Path]]:
@@ -78,7 +113,8 @@ def _files(backup: Path) -> dict[str, dict[str, Path]]:
 
 def units(root: Path, owner: str, acct: Account) -> list[Unit]:
     backup = root if root.is_dir() else root.parent
-    accounts = _files(backup)
+    manifest = (backup / "Manifest.db").is_file()
+    accounts = _files(backup) if manifest else _files_extracted(root)
     if not accounts:
         raise ImportFileError(f"{backup}: the backup holds no WeChat message databases")
     if owner:
@@ -92,6 +128,9 @@ def units(root: Path, owner: str, acct: Account) -> list[Unit]:
     else:
         key = next(iter(accounts))
     dbs = accounts[key]
+    if root.is_file() and not manifest:  # one database named alone: that one (+ contacts)
+        dbs = {k: v for k, v in dbs.items() if k in (root.name, "WCDB_Contact.sqlite")
+               or k.startswith("media/")}  # fmt: skip
     contact = dbs.get("WCDB_Contact.sqlite")
     if contact is not None:
         _load_contacts(contact, acct)
@@ -106,7 +145,7 @@ def units(root: Path, owner: str, acct: Account) -> list[Unit]:
     for name in sorted(n for n in dbs if n.endswith(".sqlite") and n != "WCDB_Contact.sqlite"):
         path = dbs[name]
         if not path.is_file():
-            raise ImportFileError(f"{path}: listed in Manifest.db as {name} but missing")
+            raise ImportFileError(f"{path}: listed as {name} but missing")
         conn = open_plaintext(path)
         for table in sorted(t for t in tables(conn) if t.startswith("Chat_")):
             cols = require_columns(conn, path, table, MSG_COLUMNS)
