@@ -526,6 +526,7 @@ def write_v4(root: Path, dev: Device, shards: int = 2) -> Path:
         "CREATE INDEX v_svr ON VoiceInfo(svr_id);",
     )
     per = max(1, math.ceil(len(dev.messages) / shards))
+    links: list[tuple[str, str]] = []  # (md5, file name on disk) for hardlink.db
     for si in range(shards):
         part = dev.messages[si * per : (si + 1) * per]
         conn = _db(
@@ -578,8 +579,12 @@ def write_v4(root: Path, dev: Device, shards: int = 2) -> Path:
                         / (name[:-4] + ".dat")
                     )
                     data = obfuscated(data)
-                else:
-                    f = acct / "msg" / ("video" if m.base == 43 else "file") / "2026-09" / name
+                elif m.base == 43:
+                    f = acct / "msg" / "video" / "2026-09" / name
+                else:  # renamed on a name clash: only hardlink.db knows where it is
+                    disk = f"{Path(name).stem}(1){Path(name).suffix}"
+                    f = acct / "msg" / "file" / "2026-09" / disk
+                    links.append((hashlib.md5(data).hexdigest(), disk))
                 f.parent.mkdir(parents=True, exist_ok=True)
                 f.write_bytes(data)
             if m.voice:
@@ -596,6 +601,20 @@ def write_v4(root: Path, dev: Device, shards: int = 2) -> Path:
             )
         conn.commit()
         conn.close()
+    hard = _db(
+        store / "hardlink" / "hardlink.db",
+        "CREATE TABLE file_hardlink_info_v3(md5_hash INTEGER, md5 TEXT, type INTEGER, "
+        "file_name TEXT, file_size INTEGER, modify_time INTEGER, dir1 INTEGER, dir2 INTEGER, "
+        "_rowid_ INTEGER PRIMARY KEY, extra_buffer BLOB);"
+        "CREATE TABLE dir2id(username TEXT PRIMARY KEY);",
+    )
+    hard.execute("INSERT INTO dir2id VALUES ('2026-09')")
+    hard.executemany(
+        "INSERT INTO file_hardlink_info_v3 (md5, file_name, dir1, dir2) VALUES (?, ?, 1, 0)",
+        links,
+    )
+    hard.commit()
+    hard.close()
     media.commit()
     media.close()
     return acct

@@ -133,6 +133,7 @@ def units(root: Path, owner: str, acct: Account) -> list[Unit]:
     load_account(msg_dir.parent, owner, acct)
     by_md5 = {hashlib.md5(u.encode()).hexdigest(): u for u in acct.names}
     by_md5.update({hashlib.md5(u.encode()).hexdigest(): u for u in acct.rooms})
+    links = Hardlinks(msg_dir.parent / "hardlink" / "hardlink.db", account)
     voices = VoiceStore(media, "SELECT voice_data FROM VoiceInfo WHERE svr_id = ?")
     out = []
     for shard in shards:
@@ -155,13 +156,57 @@ def units(root: Path, owner: str, acct: Account) -> list[Unit]:
                     label=f"{shard.name}/{table[:12]}…",
                     total=total,
                     head=file_head(shard),
-                    rows=_reader(conn, shard, table, cols, talker, names, owner, account, voices),
+                    rows=_reader(
+                        conn, shard, table, cols, talker, names, owner, account, voices, links
+                    ),
                 )
             )
     revoked = msg_dir / "message_revoke.db"
     if revoked.is_file() and not root.is_file():
         out.extend(_revoked(revoked))
     return out
+
+
+def _plain_name(part: str) -> bool:
+    """One path component: never a way out of the account folder."""
+    return part not in ("", ".", "..") and "/" not in part and "\\" not in part
+
+
+class Hardlinks:
+    """Where 4.x keeps a file or video by md5: ``hardlink/hardlink.db`` (§2.6)
+    ``{file,video}_hardlink_info_v3``/``_v4`` rows ``(md5, file_name, dir1)`` with ``dir1``
+    → ``dir2id.rowid``; paths ``msg/file/<dir>/<file_name>``, ``msg/video/<dir>/<file_name>``.
+    Finds files renamed on a name clash that the title alone would miss."""
+
+    def __init__(self, db: Path, account: Path) -> None:
+        self.by_md5: dict[str, list[Path]] = {}
+        if not db.is_file():
+            return
+        conn = open_plaintext(db)
+        try:
+            have = tables(conn)
+            dirs = (
+                {r: as_text(u) for r, u in conn.execute("SELECT rowid, username FROM dir2id")}
+                if "dir2id" in have
+                else {}
+            )
+            for kind in ("file", "video"):
+                for version in ("v4", "v3"):
+                    table = f"{kind}_hardlink_info_{version}"
+                    if table not in have:
+                        continue
+                    for md5, name, dir1 in conn.execute(
+                        f"SELECT md5, file_name, dir1 FROM {table}"
+                    ):
+                        d, n = dirs.get(as_int(dir1), ""), as_text(name)
+                        if md5 and _plain_name(d) and _plain_name(n):
+                            path = account / "msg" / kind / d / n
+                            self.by_md5.setdefault(as_text(md5).lower(), []).append(path)
+        finally:
+            conn.close()
+
+    def paths(self, md5: str) -> list[Path]:
+        return self.by_md5.get(md5.lower(), [])
 
 
 REVOKE_COLUMNS = ("to_user_name", "svr_id", "message_type", "revoke_time", "content")
@@ -213,6 +258,7 @@ def _reader(
     owner: str,
     account: Path,
     voices: VoiceStore,
+    links: Hardlinks,
 ) -> RowReader:
     dctx = zstandard.ZstdDecompressor()
 
@@ -230,7 +276,7 @@ def _reader(
                     ),
                 )
                 continue
-            yield rowid, _row(rec, loc, talker, names, owner, account, voices, dctx)
+            yield rowid, _row(rec, loc, talker, names, owner, account, voices, dctx, links)
 
     return rows
 
@@ -244,6 +290,7 @@ def _row(
     account: Path,
     voices: VoiceStore,
     dctx: zstandard.ZstdDecompressor,
+    links: Hardlinks,
 ) -> Item:
     raw = raw_of(rec)
     try:
@@ -278,8 +325,12 @@ def _row(
     if base == 43:
         v = re.search(r'<videomsg[^>]*\bmd5="([0-9a-fA-F]{32})"', content)
         if v:
+            files += links.paths(v.group(1))
             files.append(account / "msg" / "video" / month / f"{v.group(1).lower()}.mp4")
     if base == 49 and sub in (6, 74):
+        h = re.search(r"<md5>(?:<!\[CDATA\[)?([0-9a-fA-F]{32})", content)
+        if h:
+            files += links.paths(h.group(1))
         m = re.search(r"<title>(?:<!\[CDATA\[)?([^<\]]{1,255})", content)
         if m and "/" not in m.group(1) and "\\" not in m.group(1):
             files.append(account / "msg" / "file" / month / m.group(1))
