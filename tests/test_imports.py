@@ -833,3 +833,17 @@ def test_ios_app_folder_extracted_from_a_device(device: W.Device, tmp_path: Path
     with Archive.create(tmp_path / "data2") as a:
         total, reports = run_ingest(a, [one], "auto", "wecom")
         assert reports[0]["format"] == "wechat-ios" and total.imported == N, reports
+
+
+def test_a_collection_folder_reads_databases_before_exports(
+    device: W.Device, tmp_path: Path
+) -> None:
+    coll = tmp_path / "collection"
+    coll.mkdir()
+    W.write_chatlog_json(coll / "a-chatlog.json", device)  # sorts before the device folder
+    W.write_pc3(coll / "z-laptop", device)
+    with Archive.create(tmp_path / "data") as a:
+        total, reports = run_ingest(a, [coll], "auto", "wecom")
+        assert [r["format"] for r in reports] == ["wechat-pc3", "chatlog"]
+        recalls = sum(1 for m in device.messages if m.kind == "revoke")
+        assert (total.imported, total.duplicates) == (N + recalls, N - recalls)

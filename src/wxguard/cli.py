@@ -167,7 +167,7 @@ def run_ingest(
     sealer = Sealer(a)
     total = Counts()
     files: list[dict[str, Any]] = []
-    jobs = [j for p in paths for j in plan([p], fmt)]
+    jobs = plan(paths, fmt)
     if not jobs:
         raise IngestError("no input files found")
     with _progress() as bar:
@@ -294,9 +294,16 @@ def ingest(
 
 
 def _print_ingest(r: dict[str, Any]) -> None:
+    many = len(r["files"]) > 1
     for f in r["files"]:
         if "error" in f:
             err.print(f"[red]✗[/] {_esc(f['error'])}", highlight=False)
+        elif many:
+            out.print(
+                f"  {_esc(f['format'])} {_esc(f['path'])}: {f['imported']:,} imported, "
+                f"{f['duplicates']:,} duplicates, {f['quarantined']:,} quarantined",
+                highlight=False,
+            )
     rate = r["imported"] / r["seconds"] if r["seconds"] else 0
     out.print(
         f"Imported [bold]{r['imported']:,}[/] messages, skipped {r['duplicates']:,} duplicates, "

@@ -80,6 +80,19 @@ def _walk(d: Path, fmt: str, out: list[Job]) -> None:
                 out.append(job)
 
 
+_DATABASES = ("wechat-pc3", "wechat-pc4", "wechat-android", "wechat-ios")
+_KEYED_EXPORTS = ("pywxdump-json", "pywxdump-csv")
+
+
+def order(job: Job) -> int:
+    """Databases first, then exports that keep the server id, then the rest: an export
+    of a device imported in the same run then adds nothing twice (exports without server
+    ids are matched against what the databases archived, not the other way round)."""
+    if job.kind != "wechat":
+        return 3
+    return 0 if job.format in _DATABASES else 1 if job.format in _KEYED_EXPORTS else 2
+
+
 def plan(paths: list[Path], fmt: str = "auto") -> list[Job]:
     jobs: list[Job] = []
     for p in paths:
@@ -100,4 +113,4 @@ def plan(paths: list[Path], fmt: str = "auto") -> list[Job]:
             jobs.append(job if job is not None else Job(p, "file", fmt))
         else:
             jobs.append(Job(p, "error", error=f"{p}: not a file (no such file or folder)"))
-    return jobs
+    return sorted(jobs, key=order)  # stable: the given order within each group
