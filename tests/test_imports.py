@@ -847,3 +847,14 @@ def test_a_collection_folder_reads_databases_before_exports(
         assert [r["format"] for r in reports] == ["wechat-pc3", "chatlog"]
         recalls = sum(1 for m in device.messages if m.kind == "revoke")
         assert (total.imported, total.duplicates) == (N + recalls, N - recalls)
+
+
+def test_demo_wechat_writes_a_device_that_imports(tmp_path: Path) -> None:
+    out = tmp_path / "device"
+    run_cli("demo", "wechat", "--out", out, "--messages", "40", "--layout", "android")
+    d = tmp_path / "data"
+    run_cli("init", data=d)
+    rep = json.loads(run_cli("ingest", out, "--format", "json", data=d).stdout)
+    assert rep["imported"] == 40 and rep["files"][0]["format"] == "wechat-android"
+    bad = run_cli("demo", "wechat", "--out", out, "--layout", "symbian", check=False)
+    assert bad.returncode != 0 and "unknown --layout" in bad.stderr
