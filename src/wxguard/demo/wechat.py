@@ -17,7 +17,6 @@ import math
 import random
 import sqlite3
 import struct
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -335,10 +334,6 @@ def _db(path: Path, ddl: str) -> sqlite3.Connection:
     conn = sqlite3.connect(path)
     conn.executescript(ddl)
     return conn
-
-
-def _stream(dev: Device) -> Iterator[WxMsg]:
-    yield from dev.messages
 
 
 # --------------------------------------------------------------------------- PC 3.x (§1)

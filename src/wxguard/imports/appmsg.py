@@ -71,7 +71,6 @@ class BodyError(ValueError):
 class Extras:
     """What a row carries beside its content (format-specific columns, already decoded)."""
 
-    display: str = ""  # PC 3.x DisplayContent (call summaries)
     transcript: str = ""  # voice transcription from packed_info_data (4.x)
     call_kind: str = ""  # PC 3.x VoIP BytesExtra item 3: "1" voice, "0" video
     call_seconds: int = 0  # PC 3.x VoIP BytesExtra item 4
@@ -166,10 +165,6 @@ def _appmsg(root: Element) -> Element:
     if app is None:
         raise BodyError("app message without <appmsg>")
     return app
-
-
-def app_subtype(root: Element) -> int:
-    return _int(_t(_appmsg(root), "type"))
 
 
 # --------------------------------------------------------------------------- main entry
@@ -448,15 +443,6 @@ def _system(content: str) -> AnyPayload:
         return System(content=strip_markup(_t(sys, ".//template")), event="pat")
     words = _t(sys, ".//plain") or _t(sys, ".//text") or "".join(sys.itertext())
     return System(content=strip_markup(words), event=typ)
-
-
-_CALL = {
-    "11": "connected",
-    "5": "cancelled",
-    "8": "declined",
-    "7": "answered elsewhere",
-    "12": "declined elsewhere",
-}
 
 
 def _voip(content: str, ex: Extras) -> AnyPayload:

@@ -224,7 +224,7 @@ def _row(
         return Quarantined(loc, f"unreadable row: {e}", raw)
     if not talker:
         return Quarantined(loc, "row names no conversation (StrTalker and TalkerId empty)", raw)
-    ex = Extras(display=as_text(rec.get("DisplayContent")))
+    ex = Extras()
     if base == 50:
         ex.call_kind = items.get(3, "")
         ex.call_seconds = int(items[4]) if items.get(4, "").isdigit() else 0
