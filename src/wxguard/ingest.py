@@ -142,7 +142,8 @@ def _stream_id(path: Path) -> str:
     return f"file:{path.resolve()}"
 
 
-def _cursor(archive: Archive, stream: str, head: str) -> int:
+def stored_cursor(archive: Archive, stream: str, head: str) -> int:
+    """Where ``stream`` stopped, if its cursor was written for the same input (``head``)."""
     row = archive.conn.execute(
         "SELECT position FROM cursors WHERE stream = ?", (stream,)
     ).fetchone()
@@ -174,7 +175,7 @@ def ingest_file(
     # A cursor is only valid for the same file: keyed by a digest of its first 4 KiB.
     head = hashlib.sha256(head_bytes[:4096]).hexdigest()[:16]
     is_array = fmt == "wecom" and _strip_head(head_bytes)[:1] == b"["
-    start = _cursor(archive, stream, head)
+    start = stored_cursor(archive, stream, head)
     report.resumed_at = start
     records = read_json_array(path, start) if is_array else read_lines(path, start)
     decoder = interchange.Decoder(path.parent) if fmt == "jsonl" else None

@@ -19,6 +19,7 @@ import msgspec
 
 from ..archive import Archive
 from ..crypto import open_sealed
+from ..ingest import stored_cursor
 from ..model import Message, Participant, ParticipantKind
 from ..seal import Batch, Counts, Sealer
 from .common import (
@@ -46,16 +47,6 @@ class UnitReport:
     format: str
     counts: Counts = field(default_factory=Counts)
     resumed_at: int = 0
-
-
-def _cursor(archive: Archive, stream: str, head: str) -> int:
-    row = archive.conn.execute(
-        "SELECT position FROM cursors WHERE stream = ?", (stream,)
-    ).fetchone()
-    if row is None:
-        return 0
-    pos, _, cur_head = str(row[0]).partition(";head=")
-    return int(pos) if cur_head == head else 0
 
 
 def _merge_known(archive: Archive, p: Participant) -> Participant:
@@ -168,7 +159,7 @@ class Importer:
 
     def run(self, unit: Unit, progress: Progress | None = None) -> UnitReport:
         rep = UnitReport(str(unit.path), unit.label, self.fmt)
-        start = _cursor(self.a, unit.stream, unit.head)
+        start = stored_cursor(self.a, unit.stream, unit.head)
         rep.resumed_at = start
         batch = self._new_batch()
         pos = start
