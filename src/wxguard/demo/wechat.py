@@ -883,40 +883,16 @@ def write_pywxdump_json(path: Path, dev: Device) -> Path:
     return path
 
 
+PYWXDUMP_CSV = ("id", "MsgSvrID", "type_name", "is_sender", "talker", "room_name", "msg",
+                "src", "CreateTime")  # fmt: skip
+
+
 def write_pywxdump_csv(path: Path, dev: Device) -> Path:
     buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(
-        [
-            "id",
-            "MsgSvrID",
-            "type_name",
-            "is_sender",
-            "talker",
-            "room_name",
-            "msg",
-            "src",
-            "CreateTime",
-        ]
-    )
+    w = csv.DictWriter(buf, fieldnames=PYWXDUMP_CSV, extrasaction="ignore")
+    w.writeheader()
     for i, m in enumerate(dev.messages, 1):
-        d = _pywx(m, i)
-        w.writerow(
-            [
-                d[k]
-                for k in (
-                    "id",
-                    "MsgSvrID",
-                    "type_name",
-                    "is_sender",
-                    "talker",
-                    "room_name",
-                    "msg",
-                    "src",
-                    "CreateTime",
-                )
-            ]
-        )
+        w.writerow(_pywx(m, i))
     path.write_text(buf.getvalue(), "utf-8")
     return path
 
