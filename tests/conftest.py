@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -63,3 +65,13 @@ def run_cli(*args: str | Path, data: Path | None = None, check: bool = True,
             f"wxguard {args} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
         )
     return proc
+
+
+def send_json(handler: BaseHTTPRequestHandler, body: object) -> None:
+    """Answer a test HTTP server's request with ``body`` as JSON (status 200)."""
+    data = json.dumps(body, ensure_ascii=False).encode()
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)

@@ -12,11 +12,12 @@ import wave
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from conftest import run_cli
+from conftest import run_cli, send_json
 from wxguard import imports as I
 from wxguard.archive import Archive
 from wxguard.cli import run_ingest
@@ -270,6 +271,7 @@ def test_html_reader_takes_js_literals_not_code() -> None:
 
 class _Chatlog(BaseHTTPRequestHandler):
     dev: W.Device
+    chatlog: list[dict[str, Any]]  # what /api/v1/chatlog serves, built once per test
 
     def do_GET(self) -> None:
         u = urlparse(self.path)
@@ -290,26 +292,13 @@ class _Chatlog(BaseHTTPRequestHandler):
                 ]
             }
         elif u.path == "/api/v1/chatlog":
-            buf = io.BytesIO()
-            all_ = json.loads(
-                W.write_chatlog_json(
-                    Path(self.server.tmp) / "x.json",  # type: ignore[attr-defined]
-                    self.dev,
-                ).read_text("utf-8")
-            )
-            mine = [o for o in all_ if o["talker"] == q["talker"]]
+            mine = [o for o in self.chatlog if o["talker"] == q["talker"]]
             off, lim = int(q["offset"]), int(q["limit"])
             body = mine[off : off + lim]
-            del buf
         else:
             self.send_error(404)
             return
-        data = json.dumps(body, ensure_ascii=False).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        send_json(self, body)
 
     def log_message(self, *args: object) -> None:
         pass
@@ -317,8 +306,10 @@ class _Chatlog(BaseHTTPRequestHandler):
 
 def test_chatlog_pulled_from_a_running_server(device: W.Device, tmp_path: Path) -> None:
     _Chatlog.dev = device
+    _Chatlog.chatlog = json.loads(
+        W.write_chatlog_json(tmp_path / "chatlog.json", device).read_text("utf-8")
+    )
     srv = ThreadingHTTPServer(("127.0.0.1", 0), _Chatlog)
-    srv.tmp = str(tmp_path)  # type: ignore[attr-defined]
     th = threading.Thread(target=srv.serve_forever, daemon=True)
     th.start()
     try:

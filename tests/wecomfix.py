@@ -34,6 +34,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 
+from conftest import send_json
+
 HERE = Path(__file__).resolve().parent
 SOURCE = HERE / "wecomdouble" / "fake_finance_sdk.c"
 CORP_ID = "ww5f3a9c0de1b2c3d4"
@@ -266,14 +268,6 @@ class FakeApi:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-            def _answer(self, body: dict[str, Any]) -> None:
-                data = json.dumps(body, ensure_ascii=False).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
             def _handle(self, method: str) -> None:
                 u = urlsplit(self.path)
                 q = {k: v[0] for k, v in parse_qs(u.query).items()}
@@ -282,7 +276,7 @@ class FakeApi:
                 path = u.path.removeprefix("/cgi-bin/")
                 with api.lock:
                     api.calls.append(f"{method} {path}")
-                    self._answer(api.route(method, path, q, body))
+                    send_json(self, api.route(method, path, q, body))
 
             def do_GET(self) -> None:
                 self._handle("GET")
