@@ -147,6 +147,7 @@ def units(root: Path, owner: str, acct: Account) -> list[Unit]:
         if not path.is_file():
             raise ImportFileError(f"{path}: listed as {name} but missing")
         conn = open_plaintext(path)
+        head = file_head(path)  # one digest per file, shared by its tables' cursors
         for table in sorted(t for t in tables(conn) if t.startswith("Chat_")):
             cols = require_columns(conn, path, table, MSG_COLUMNS)
             total = conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
@@ -156,7 +157,7 @@ def units(root: Path, owner: str, acct: Account) -> list[Unit]:
                     stream=f"wechat-ios:{path.resolve()}#{table}",
                     label=f"{name}/{table[:13]}…",
                     total=total,
-                    head=file_head(path),
+                    head=head,
                     rows=_reader(conn, name, table, cols, by_md5.get(table[5:].lower()), media),
                 )
             )

@@ -145,6 +145,7 @@ def units(root: Path, owner: str, acct: Account) -> list[Unit]:
         names = {r: u for r, u in conn.execute("SELECT rowid, user_name FROM Name2Id")}
         for u in names.values():
             by_md5.setdefault(hashlib.md5(u.encode()).hexdigest(), u)
+        head = file_head(shard)  # one digest per file, shared by its tables' cursors
         for table in sorted(t for t in have if t.startswith("Msg_")):
             talker = by_md5.get(table[4:].lower())
             cols = require_columns(conn, shard, table, MSG_COLUMNS)
@@ -155,7 +156,7 @@ def units(root: Path, owner: str, acct: Account) -> list[Unit]:
                     stream=f"wechat-pc4:{shard.resolve()}#{table}",
                     label=f"{shard.name}/{table[:12]}…",
                     total=total,
-                    head=file_head(shard),
+                    head=head,
                     rows=_reader(
                         conn, shard, table, cols, talker, names, owner, account, voices, links
                     ),
