@@ -259,7 +259,7 @@ def test_wechatmsg_csv_txt_html(device: W.Device, tmp_path: Path) -> None:
 
 
 def test_html_reader_takes_js_literals_not_code() -> None:
-    from wxguard.imports.exports import parse_js
+    from wxguard.imports.jsliteral import parse_js
 
     src = "var x = [{type:1, text:'it\\'s \"ok\"', is_send:0, n:-1.5e2, t:true,},]; alert(1)"
     val, end = parse_js(src, src.index("["))

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import android, exports, ios, pc3, pc4
+from . import android, chatlog, ios, pc3, pc4, pywxdump, wechatmsg
 from .common import Account, Employee, EmployeeError, Unit, read_employees
 from .sqlitedb import EncryptedDatabase, ImportFileError, is_sqlite, open_plaintext, tables
 
@@ -48,12 +48,12 @@ _OPENERS: dict[str, Opener] = {
     "wechat-pc4": pc4.units,
     "wechat-android": android.units,
     "wechat-ios": ios.units,
-    "chatlog": exports.chatlog_file,
-    "pywxdump-json": exports.pywxdump_json,
-    "pywxdump-csv": exports.pywxdump_csv,
-    "wechatmsg-csv": exports.wechatmsg_csv,
-    "wechatmsg-txt": exports.wechatmsg_txt,
-    "wechatmsg-html": exports.wechatmsg_html,
+    "chatlog": chatlog.chatlog_file,
+    "pywxdump-json": pywxdump.pywxdump_json,
+    "pywxdump-csv": pywxdump.pywxdump_csv,
+    "wechatmsg-csv": wechatmsg.wechatmsg_csv,
+    "wechatmsg-txt": wechatmsg.wechatmsg_txt,
+    "wechatmsg-html": wechatmsg.wechatmsg_html,
 }
 SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 
@@ -127,7 +127,7 @@ def detect_file(path: Path, head: bytes) -> str | None:
             return "wechatmsg-csv"
     if suffix in (".html", ".htm") and b"<html" in head.lower():
         return "wechatmsg-html"
-    if suffix == ".txt" and exports._TXT_HEAD.match(
+    if suffix == ".txt" and wechatmsg.TXT_HEAD.match(
         text.split(b"\n", 1)[0].decode("utf-8", "replace")
     ):
         return "wechatmsg-txt"
@@ -143,7 +143,7 @@ def open_source(
             raise ImportFileError(
                 f"{path}: a URL can only be a running chatlog (--input-format chatlog)"
             )
-        return Source(str(path), fmt, acct, exports.chatlog_url(str(path), owner, acct))
+        return Source(str(path), fmt, acct, chatlog.chatlog_url(str(path), owner, acct))
     if fmt not in _OPENERS:
         raise ImportFileError(f"unknown WeChat format {fmt!r}; choose one of {', '.join(FORMATS)}")
     try:
