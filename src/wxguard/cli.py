@@ -627,42 +627,6 @@ def demo_generate(
     )
 
 
-@demo_app.command("wechat")
-def demo_wechat(
-    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder to write into")],
-    layout: Annotated[
-        str,
-        typer.Option(
-            "--layout",
-            help="pc3, pc4, android, ios, chatlog, pywxdump-json, pywxdump-csv, or all",
-        ),
-    ] = "all",
-    messages: Annotated[int, typer.Option(help="How many messages")] = 2_000,
-    seed: Annotated[int, typer.Option(help="Random seed")] = 5,
-) -> None:
-    """Write a fictional sales employee's personal-WeChat data in plaintext client layouts
-    (generated, no real data), to try `wxguard ingest` on."""
-    from .demo import wechat as W
-
-    writers = {
-        "pc3": lambda d, dev: W.write_pc3(d / "pc3", dev),
-        "pc4": lambda d, dev: W.write_v4(d / "pc4", dev),
-        "android": lambda d, dev: W.write_android(d / "android", dev),
-        "ios": lambda d, dev: W.write_ios(d / "ios-backup", dev),
-        "chatlog": lambda d, dev: W.write_chatlog_json(d / "chatlog.json", dev),
-        "pywxdump-json": lambda d, dev: W.write_pywxdump_json(d / "pywxdump.json", dev),
-        "pywxdump-csv": lambda d, dev: W.write_pywxdump_csv(d / "pywxdump.csv", dev),
-    }
-    chosen = list(writers) if layout == "all" else [layout]
-    if any(c not in writers for c in chosen):
-        fail(f"unknown --layout {layout!r}; choose one of {', '.join(writers)} or all")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    dev = W.build(messages, seed)
-    for c in chosen:
-        err.print(f"wrote {c}: {writers[c](out_dir, dev)}")
-    err.print(f"Import with: wxguard ingest {out_dir} --owner {W.OWNER}")
-
-
 def main() -> None:
     app()
 
