@@ -29,6 +29,7 @@ from .codec import Codec
 from .crypto import KeyProblem, key_id, load_kek, new_key, write_key_file
 from .keyring import KeyRing
 from .ledger import GENESIS, Frontier, chain_next, sign_checkpoint
+from .msgkey import dedupe_key
 from .schema import migrate
 
 DB_NAME = "archive.db"
@@ -69,6 +70,7 @@ def _connect(path: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA busy_timeout=10000")
         conn.execute("PRAGMA cache_size=-65536")
+        conn.create_function("wx_msgkey", 1, dedupe_key, deterministic=True)
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite3.DatabaseError as e:
         conn.close()

@@ -10,25 +10,29 @@ import orjson
 
 from .archive import Archive, ArchiveError
 from .ledger import inclusion_path, inclusion_paths
+from .msgkey import dedupe_key
 from .proofcheck import FORMAT, split_plaintext
 from .seal import message_stored_digest, open_body
+
+
+def _by_id(a: Archive, msgid: str) -> list[tuple[int, str, str]]:
+    """(seq, source, id) of the archived messages with source id ``msgid``, any source."""
+    return a.conn.execute(
+        "SELECT m.seq, m.source, m.source_msg_id FROM message_keys k "
+        "JOIN messages m ON m.seq = k.seq WHERE k.k = ? AND m.source_msg_id = ? "
+        "ORDER BY m.seq",
+        (dedupe_key(msgid), msgid),
+    ).fetchall()
 
 
 def find_message(a: Archive, ident: str) -> tuple[int, str]:
     """Resolve ``source:msgid`` or a bare source msgid to (seq, message id)."""
     source, sep, msgid = ident.partition(":")
     rows = []
-    if sep:  # source:msgid — an index lookup
-        rows = a.conn.execute(
-            "SELECT seq, source, source_msg_id FROM messages "
-            "WHERE source = ? AND source_msg_id = ?",
-            (source, msgid),
-        ).fetchall()
-    if not rows:  # a bare msgid (may need a scan; ids from different sources can collide)
-        rows = a.conn.execute(
-            "SELECT seq, source, source_msg_id FROM messages WHERE source_msg_id = ? LIMIT 3",
-            (ident,),
-        ).fetchall()
+    if sep:  # source:msgid
+        rows = [r for r in _by_id(a, msgid) if r[1] == source]
+    if not rows:  # a bare msgid (ids from different sources can collide)
+        rows = _by_id(a, ident)
     if not rows:
         raise ArchiveError(f"no archived message with id {ident!r}")
     if len(rows) > 1:

@@ -35,6 +35,7 @@ from . import audit
 from .archive import Archive, _now_ms
 from .holds import HoldMatcher, holds
 from .ledger import leaf_hash, stored_digest
+from .msgkey import dedupe_key
 from .policy.store import load_directory
 from .proofcheck import commitment, ed25519_verify, key_fingerprint
 
@@ -496,6 +497,7 @@ def _dispose_message(a: Archive, seq: int, rule: str, did: int, now_ms: int) -> 
         "DELETE FROM recalls WHERE revoke_seq = ?",
     ):
         c.execute(q, (seq,))
+    c.execute("DELETE FROM message_keys WHERE k = ? AND seq = ?", (dedupe_key(row[1]), seq))
     c.execute("INSERT OR IGNORE INTO index_deletions (seq) VALUES (?)", (seq,))
     return ref
 

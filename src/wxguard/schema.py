@@ -405,6 +405,38 @@ MIGRATIONS: list[str] = [
         finished_at INTEGER
     )
     """,
+    # 7: exactly-once dedupe through a compact, time-ordered key (src/wxguard/msgkey.py)
+    # instead of a unique index on the random id text, whose inserts slowed ingest down as
+    # the archive grew. ``wx_msgkey`` is registered on every archive connection.
+    """
+    CREATE TABLE messages_v7 (
+        seq INTEGER PRIMARY KEY,
+        source TEXT NOT NULL,
+        source_msg_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        sent_at INTEGER NOT NULL,
+        sender_fp BLOB NOT NULL,
+        conv_fp BLOB NOT NULL,
+        chat TEXT NOT NULL,
+        key_id INTEGER NOT NULL,
+        content_fp BLOB NOT NULL,
+        flags TEXT NOT NULL,
+        media_bytes INTEGER NOT NULL,
+        body BLOB,
+        ingested_at INTEGER NOT NULL
+    );
+    INSERT INTO messages_v7 SELECT seq, source, source_msg_id, kind, sent_at, sender_fp,
+        conv_fp, chat, key_id, content_fp, flags, media_bytes, body, ingested_at FROM messages;
+    DROP TABLE messages;
+    ALTER TABLE messages_v7 RENAME TO messages;
+    CREATE INDEX messages_by_conv ON messages (conv_fp, sent_at, seq);
+    CREATE TABLE message_keys (
+        k INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        PRIMARY KEY (k, seq)
+    ) WITHOUT ROWID;
+    INSERT INTO message_keys SELECT wx_msgkey(source_msg_id), seq FROM messages ORDER BY 1, 2
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

@@ -39,6 +39,7 @@ from .model import (
     classify_participant,
     message_id,
 )
+from .msgkey import dedupe_key
 from .proofcheck import commitment, split_plaintext
 from .textview import attachments_of
 
@@ -224,21 +225,20 @@ class Sealer:
     def _load_known_participants(self) -> set[bytes]:
         return {r[0] for r in self.a.conn.execute("SELECT fp FROM participants")}
 
-    def _existing(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], bytes]:
+    def _existing(self, dkeys: list[int]) -> dict[tuple[str, str], bytes]:
+        """(source, id) -> content fingerprint of archived messages whose dedupe key is one
+        of ``dkeys`` (a superset of the batch's ids: the caller compares the ids)."""
         found: dict[tuple[str, str], bytes] = {}
-        by_source: dict[str, list[str]] = {}
-        for s, m in keys:
-            by_source.setdefault(s, []).append(m)
-        for source, ids in by_source.items():
-            for i in range(0, len(ids), 900):
-                chunk = ids[i : i + 900]
-                q = ",".join("?" * len(chunk))
-                for mid, cfp in self.a.conn.execute(
-                    f"SELECT source_msg_id, content_fp FROM messages "
-                    f"WHERE source = ? AND source_msg_id IN ({q})",
-                    (source, *chunk),
-                ):
-                    found[(source, mid)] = cfp
+        wanted = sorted(set(dkeys))
+        for i in range(0, len(wanted), 900):
+            chunk = wanted[i : i + 900]
+            q = ",".join("?" * len(chunk))
+            for source, mid, cfp in self.a.conn.execute(
+                f"SELECT m.source, m.source_msg_id, m.content_fp FROM message_keys k "
+                f"JOIN messages m ON m.seq = k.seq WHERE k.k IN ({q})",
+                chunk,
+            ):
+                found[(source, mid)] = cfp
         return found
 
     def _seal(self, batch: Batch) -> Counts:
@@ -252,8 +252,10 @@ class Sealer:
             self._upsert_conversation(c)
             counts.directory += 1
 
-        existing = self._existing([(m.source, m.source_msg_id) for m, _ in batch.messages])
+        dkeys = [dedupe_key(m.source_msg_id) for m, _ in batch.messages]
+        existing = self._existing(dkeys)
         rows = []
+        key_rows = []
         recalls = []
         links = []
         quarantine = list(batch.quarantine)
@@ -296,6 +298,7 @@ class Sealer:
                 (seq, source, msgid, kind, m.sent_at, sender_fp, conv_fp, m.chat,
                  kid, cfp, flags, media, body, now)
             )  # fmt: skip
+            key_rows.append((dkeys[i], seq))
             for x in atts:
                 if x.blob_id:
                     links.append((seq, x.blob_id))
@@ -310,6 +313,7 @@ class Sealer:
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
+        conn.executemany("INSERT INTO message_keys (k, seq) VALUES (?, ?)", key_rows)
         counts.imported = len(rows)
         if links:
             conn.executemany("INSERT OR IGNORE INTO message_blobs VALUES (?, ?)", links)

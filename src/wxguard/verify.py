@@ -232,6 +232,7 @@ def verify(a: Archive, progress: Callable[[int], None] | None = None) -> VerifyR
                 )
             )
         _check_orphans(a, rep)
+        _check_dedupe_keys(a, rep)
         for msg in holds.check(a) + retention.check_rules(a):
             rep.add(Problem(None, "record", "holds and retention rules", msg))
     except sqlite3.DatabaseError as e:
@@ -258,6 +259,29 @@ def _check_checkpoint(
         rep.add(Problem(size, "checkpoint", name, "chain head does not match the ledger"))
     if not ed25519_verify(pub, checkpoint_message(size, croot, cchain, at), sig):
         rep.add(Problem(size, "checkpoint", name, "signature is invalid"))
+
+
+def _check_dedupe_keys(a: Archive, rep: VerifyReport) -> None:
+    """Every message has exactly its one dedupe key (src/wxguard/msgkey.py). A missing key
+    would let a re-delivered message be archived twice; the keys are not ledgered (they are
+    derived from sealed rows), so they are checked against the rows here."""
+    c = a.conn
+    missing = c.execute(
+        "SELECT m.seq, m.source, m.source_msg_id FROM messages m WHERE NOT EXISTS "
+        "(SELECT 1 FROM message_keys k WHERE k.k = wx_msgkey(m.source_msg_id) AND k.seq = m.seq) "
+        "ORDER BY m.seq LIMIT 1"
+    ).fetchone()
+    if missing:
+        seq, source, msgid = missing
+        why = "dedupe key missing or wrong (a re-delivery would be archived twice)"
+        rep.add(Problem(seq, "message", message_id(source, msgid), why))
+    (stray,) = c.execute(
+        "SELECT count(*) FROM message_keys k LEFT JOIN messages m ON m.seq = k.seq "
+        "WHERE m.seq IS NULL OR k.k != wx_msgkey(m.source_msg_id)"
+    ).fetchone()
+    if stray:
+        why = f"{stray} dedupe key(s) with no matching message"
+        rep.add(Problem(None, "message", "message_keys table", why))
 
 
 def _check_orphans(a: Archive, rep: VerifyReport) -> None:

@@ -126,6 +126,17 @@ class Company:
         return [*self.employees, *self.customers, self.impostor, *self.bots, self.rogue_bot]
 
 
+def _mix64(n: int) -> int:
+    """SplitMix64's finaliser: a bijection of 64-bit integers that looks random."""
+    n &= _U64
+    n = ((n ^ (n >> 30)) * 0xBF58476D1CE4E5B9) & _U64
+    n = ((n ^ (n >> 27)) * 0x94D049BB133111EB) & _U64
+    return n ^ (n >> 31)
+
+
+_U64 = (1 << 64) - 1
+
+
 class Generator:
     def __init__(self, messages: int, seed: int) -> None:
         self.n = messages
@@ -139,8 +150,11 @@ class Generator:
     # ------------------------------------------------------------------ helpers
 
     def _msgid(self, t: int, external: bool) -> str:
+        # WeCom ids are "<random 64-bit number>_<unix seconds>" (specs/wecom-archive.md §2.1
+        # examples): random, not increasing. A mixed counter gives unique random-looking ids
+        # (the mix is a bijection), so benchmarks see the index inserts real ids cause.
         self._msgid_n += self.rng.randrange(1, 10**12)
-        mid = f"{self._msgid_n}_{t // 1000}"
+        mid = f"{_mix64(self._msgid_n)}_{t // 1000}"
         return mid + "_external" if external else mid
 
     def _fill(self, template: str, speaker: Person | None = None) -> str:
