@@ -12,9 +12,10 @@ keyed fingerprint. A finding never holds the value.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence, Sized
 from dataclasses import dataclass, field
-from itertools import accumulate
+from itertools import accumulate, repeat
+from operator import add
 from pathlib import Path
 from typing import ClassVar
 
@@ -92,7 +93,12 @@ def join_utf8(texts: Sequence[str]) -> tuple[bytes, list[int]]:
     ``ends[i]`` is the offset of the NUL after text ``i``, so text ``i`` spans
     ``ends[i-1] + 1 .. ends[i]`` (``bisect_right(ends, offset)`` finds the text of a byte)."""
     data = ("\x00" + "\x00".join(texts)).encode("utf-8")
-    return data, list(accumulate(len(p) + 1 for p in data[1:].split(b"\x00")))
+    return data, ends_of(data[1:].split(b"\x00"))
+
+
+def ends_of(parts: Iterable[Sized]) -> list[int]:
+    """``ends`` of parts joined with one separator after each (no Python-level loop)."""
+    return list(accumulate(map(add, map(len, parts), repeat(1))))
 
 
 @dataclass(slots=True)

@@ -5,9 +5,9 @@ For a batch of messages:
 1. the original texts are joined (NUL-separated) and scanned once with a Hyperscan
    database holding every detector's anchors plus the *normalisation triggers*
    (characters the one-to-one map changes, zero-width characters, spaced Chinese);
-2. only messages that hit a trigger are normalised (:mod:`.textnorm`); their anchors
-   are re-checked on the normalised text, so ``１３８００１３８０００`` still reaches the
-   mobile detector;
+2. only messages that hit a trigger are normalised (:mod:`.textnorm`); one more
+   Hyperscan pass over just their normalised texts re-checks the anchors, so
+   ``１３８００１３８０００`` still reaches the mobile detector;
 3. each detector scans its candidate messages (detectors without anchors see all);
    a detector that raises is reported and skipped, the others go on;
 4. spans are mapped back to the original text and values replaced by fingerprints.
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import hyperscan
 
-from .api import Detector, Finding, Hit, ScanBatch, join_utf8
+from .api import Detector, Finding, Hit, ScanBatch, ends_of
 from .textnorm import REMOVAL_TRIGGER, Normalised, mapped_triggers, normalise
 
 Fingerprint = Callable[[str], str]
@@ -51,7 +51,6 @@ class ScanResult:
 class _Anchor:
     pattern: str
     detectors: list[int]
-    rx: re.Pattern[str]
 
 
 class Engine:
@@ -81,13 +80,11 @@ class Engine:
                         known.detectors.append(di)
                     continue
                 f = hyperscan.HS_FLAG_UTF8
-                py = re.ASCII
                 if a.caseless:
                     f |= hyperscan.HS_FLAG_CASELESS
-                    py |= re.IGNORECASE
                 expressions.append(a.pattern.encode())
                 flags.append(f)
-                anchor = _Anchor(a.pattern, [di], re.compile(a.pattern, py))
+                anchor = _Anchor(a.pattern, [di])
                 shared[(a.pattern, a.caseless)] = anchor
                 self._anchors.append(anchor)
         self._db = hyperscan.Database()
@@ -108,16 +105,22 @@ class Engine:
         result = ScanResult()
         if not items:
             return result
-        texts = [t if "\x00" not in t else t.replace("\x00", " ") for _, t in items]
+        texts = [t for _, t in items]
+        joined = "\x00".join(texts)
+        if joined.count("\x00") != len(texts) - 1:  # a text holds NUL: our separator
+            texts = [t.replace("\x00", " ") for t in texts]
+            joined = "\x00".join(texts)
         try:
-            data, ends = join_utf8(texts)
+            data = ("\x00" + joined).encode("utf-8")
         except UnicodeEncodeError:
             texts = [_SURROGATES.sub("\ufffd", t) for t in texts]
-            data, ends = join_utf8(texts)
+            data = ("\x00" + "\x00".join(texts)).encode("utf-8")
+        parts = data[1:].split(b"\x00")
+        ends = ends_of(parts)
         n_det = len(self.detectors)
         by_anchor: list[set[int]] = [set() for _ in self._anchors]
         slow: set[int] = set()
-        anchors, n_trig = self._anchors, self._n_triggers
+        n_trig = self._n_triggers
 
         def on_match(eid: int, _from: int, to: int, _flags: int, _ctx: object) -> None:
             i = bisect_right(ends, to - 1)
@@ -129,23 +132,31 @@ class Engine:
         self._db.scan(data, match_event_handler=on_match)
         norm: list[str] = texts
         maps: dict[int, Normalised] = {}
+        utf8 = (data, ends)  # the normalised texts' buffer
         if slow:
             norm = list(texts)
-            for i in slow:
+            changed = sorted(slow)
+            for i in changed:
                 n = normalise(texts[i])
                 maps[i] = n
                 norm[i] = n.text
-                padded = "\x00" + n.text
-                for k, a in enumerate(anchors):
-                    if i not in by_anchor[k] and a.rx.search(padded):
-                        by_anchor[k].add(i)
+                parts[i] = n.text.encode("utf-8")
+            utf8 = (b"\x00" + b"\x00".join(parts), ends_of(parts))
+            # Anchors again on the normalised texts of those messages only (one more pass).
+            sub = [parts[i] for i in changed]
+            sub_ends = ends_of(sub)
+
+            def on_norm(eid: int, _from: int, to: int, _flags: int, _ctx: object) -> None:
+                if eid >= n_trig:
+                    by_anchor[eid - n_trig].add(changed[bisect_right(sub_ends, to - 1)])
+
+            self._db.scan(b"\x00" + b"\x00".join(sub), match_event_handler=on_norm)
         anchored: list[dict[str, set[int]]] = [{} for _ in range(n_det)]
-        for k, a in enumerate(anchors):
+        for k, a in enumerate(self._anchors):
             if by_anchor[k]:
                 for di in a.detectors:
                     anchored[di][a.pattern] = by_anchor[k]
         everyone = range(len(texts))
-        utf8 = None if slow else (data, ends)  # the normalised texts' buffer, if unchanged
         keyed: list[tuple[tuple[int, int, str], Finding]] = []  # (message, start, detector)
         for di, det in enumerate(self.detectors):
             if di in self._scan_all:

@@ -30,12 +30,11 @@ from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
-from itertools import accumulate
 from pathlib import Path
 
 import hyperscan
 
-from .api import DetectConfig, Detector, DetectorError, Explanation, Hit, ScanBatch
+from .api import DetectConfig, Detector, DetectorError, Explanation, Hit, ScanBatch, ends_of
 from .textnorm import normalise_term
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9\-]{0,62}$")
@@ -287,7 +286,7 @@ class LexiconDetector(Detector):
         if not any(lex.patterns for lex in self.lexicons):
             return
         joined = "\x00".join(texts)
-        starts = [0, *accumulate(len(t) + 1 for t in texts)]
+        starts = [0, *ends_of(texts)]
         for lex in self.lexicons:
             for rx in lex.patterns:
                 for m in rx.finditer(joined):
