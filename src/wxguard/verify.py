@@ -266,19 +266,21 @@ def _check_dedupe_keys(a: Archive, rep: VerifyReport) -> None:
     would let a re-delivered message be archived twice; the keys are not ledgered (they are
     derived from sealed rows), so they are checked against the rows here."""
     c = a.conn
-    missing = c.execute(
-        "SELECT m.seq, m.source, m.source_msg_id FROM messages m WHERE NOT EXISTS "
-        "(SELECT 1 FROM message_keys k WHERE k.k = wx_msgkey(m.source_msg_id) AND k.seq = m.seq) "
-        "ORDER BY m.seq LIMIT 1"
+    # One pass computes every message's key: a message matched by its (key, seq) row uses up
+    # exactly one key row (the pair is the primary key), so the rest of the rows are strays.
+    n_missing, first = c.execute(
+        "SELECT count(*), min(m.seq) FROM messages m WHERE NOT EXISTS "
+        "(SELECT 1 FROM message_keys k WHERE k.k = wx_msgkey(m.source_msg_id) AND k.seq = m.seq)"
     ).fetchone()
-    if missing:
-        seq, source, msgid = missing
+    if n_missing:
+        source, msgid = c.execute(
+            "SELECT source, source_msg_id FROM messages WHERE seq = ?", (first,)
+        ).fetchone()
         why = "dedupe key missing or wrong (a re-delivery would be archived twice)"
-        rep.add(Problem(seq, "message", message_id(source, msgid), why))
-    (stray,) = c.execute(
-        "SELECT count(*) FROM message_keys k LEFT JOIN messages m ON m.seq = k.seq "
-        "WHERE m.seq IS NULL OR k.k != wx_msgkey(m.source_msg_id)"
-    ).fetchone()
+        rep.add(Problem(first, "message", message_id(source, msgid), why))
+    (n_messages,) = c.execute("SELECT count(*) FROM messages").fetchone()
+    (n_keys,) = c.execute("SELECT count(*) FROM message_keys").fetchone()
+    stray = n_keys - (n_messages - n_missing)
     if stray:
         why = f"{stray} dedupe key(s) with no matching message"
         rep.add(Problem(None, "message", "message_keys table", why))
