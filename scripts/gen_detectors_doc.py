@@ -13,6 +13,7 @@ from pathlib import Path
 from wxguard.detect.api import DetectConfig
 from wxguard.detect.lexicon import builtin_lexicon_files, load_lexicon
 from wxguard.detect.linear import shipped_model
+from wxguard.detect.namemodel import names_model
 from wxguard.detect.registry import DetectorRegistry
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "detectors.md"
@@ -59,6 +60,13 @@ def generated() -> str:
             f"{_cell(c.licence)} | {_cell(c.split)} | {m['precision']:.3f} | {m['recall']:.3f} | "
             f"{m['f1']:.3f} |"
         )
+    c2 = names_model().card
+    m = c2.measured
+    lines.append(
+        f"| `{c2.name}` v{c2.version} | Chinese person names (segmentation into words and name "
+        f"tokens; not trained) | {_cell(c2.built_from)} | {_cell(c2.licence)} | "
+        f"{_cell(c2.tuning)} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} |"
+    )
     lines += ["", END]
     return "\n".join(lines)
 

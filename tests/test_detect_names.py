@@ -1,12 +1,24 @@
-"""Chinese person names by surname, given-name characters and context (no model)."""
+"""Chinese person names: the cheapest reading of each Chinese run as words and name tokens."""
 
 from __future__ import annotations
 
-import pytest
+import lzma
+import subprocess
+import sys
+from pathlib import Path
 
-from wxguard.detect.api import DetectConfig
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from wxguard.detect.api import DetectConfig, DetectorError
 from wxguard.detect.engine import Engine
-from wxguard.detect.names import ChineseName
+from wxguard.detect.namemodel import FORMAT, NameCard, dump_names_model, load_names_model
+from wxguard.detect.names import MAX_RUN, SURNAMES, ChineseName
+from wxguard.detect.registry import DetectorRegistry
+from wxguard.detect.scan import data_dir_config
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +39,12 @@ def names(engine: Engine, text: str) -> list[str]:
         ("林旭东则表示同意", "林旭东"),
         ("这个事找欧阳明辉经理", "欧阳明辉"),
         ("张伟、李娜、刘洋三位下午到", "李娜"),
+        ("麻烦 @陈静 看一下报价", "陈静"),
+        # no context at all: the name reading is simply the likelier one
+        ("昨天刘建国去了仓库", "刘建国"),
+        ("这批货黄志强负责跟进", "黄志强"),
+        ("合同让孙丽娟签字后寄回", "孙丽娟"),
+        ("已转给财务部的何晓东处理", "何晓东"),
     ],
 )
 def test_names_in_context(engine: Engine, text: str, name: str) -> None:
@@ -41,7 +59,131 @@ def test_names_in_context(engine: Engine, text: str, name: str) -> None:
         "请张先生明天过来",  # a surname and a title, not a name
         "银行卡号码发我",  # 银行
         "方案我已经发到群里",  # 方案
+        "周末去平安银行办业务",  # 周末, 平安
+        "我们要建设文明城市",  # 文明
+        "谢谢大家的支持",  # 谢谢 (jieba tags it a person name)
+        "走高速公路马上到",  # 高速, 马上
+        "王总说下周二开会",  # a surname and a title
+        "方总好，这是最新报价",
+        "于是我们决定签约",  # 于是
+        "黄金价格上涨",  # 黄金
+        "张家口的客户",  # a place
     ],
 )
 def test_words_shaped_like_names(engine: Engine, text: str) -> None:
     assert names(engine, text) == []
+
+
+def test_context_raises_the_score_and_is_explained(engine: Engine) -> None:
+    bare = engine.scan([("m", "昨天刘建国去了仓库")]).findings[0]
+    titled = engine.scan([("m", "请联系刘建国经理")]).findings[0]
+    assert bare.score == 0.6 and titled.score == 0.85
+    assert titled.explanation.context == ["经理", "联系"] and bare.explanation.context == []
+    assert bare.explanation.pattern == "cn-name-model"
+    assert "3-character name" in bare.explanation.note and "nats" in bare.explanation.note
+
+
+def test_spans_point_into_the_original_text(engine: Engine) -> None:
+    # a run longer than MAX_RUN is segmented in pieces; full-width and traditional
+    # characters are normalised for matching but spans are the original's
+    filler = "我们今天讨论一下项目进度" * (MAX_RUN // 10)
+    text = filler + "，聯繫人：黃志強先生"
+    [f] = engine.scan([("m", text)]).findings
+    assert text[f.start : f.end] == "黃志強" and f.start > MAX_RUN
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(alphabet="王李张高明天周末文件黄志强建国丽娟经理先生说、，：", max_size=60))
+def test_findings_are_valid_spans_starting_with_a_surname(text: str) -> None:
+    eng = Engine([ChineseName(DetectConfig())], lambda v: v)
+    result = eng.scan([("m", text)])
+    assert not result.faults
+    for f in result.findings:
+        assert 0 <= f.start < f.end <= len(text) and 2 <= f.end - f.start <= 4
+        assert text[f.start] in SURNAMES
+
+
+def _tiny(path: Path, word_cost: int, name: str = "names-zh") -> Path:
+    """A hand-made model: surname 甲, given-name characters 乙 and 丙, a few words."""
+    card = NameCard(name=name, version="t", built_from="hand-made", licence="n/a", tuning="none")
+    params = {"name_cost": 10, "given1_cost": 2, "given2_cost": 2, "context_bonus": 16,
+              "unknown_cost": 120}  # fmt: skip
+    words = {"甲乙": word_cost, "今天": 20, "来": 15, "了": 10}
+    path.write_bytes(dump_names_model(card, params, {"甲": 5}, {"乙": 5, "丙": 5}, words))
+    return path
+
+
+def test_a_replacement_model_is_loaded_and_decides(tmp_path: Path) -> None:
+    # the shipped model knows nothing of 甲乙; a replacement decides whether it is a name
+    cfg = DetectConfig(models={"names-zh": _tiny(tmp_path / "cheap.xz", word_cost=200)})
+    found = Engine([ChineseName(cfg)], lambda v: v).scan([("m", "今天甲乙来了")]).findings
+    assert [(f.start, f.end) for f in found] == [(2, 4)]
+    cfg = DetectConfig(models={"names-zh": _tiny(tmp_path / "dear.xz", word_cost=5)})
+    assert Engine([ChineseName(cfg)], lambda v: v).scan([("m", "今天甲乙来了")]).findings == []
+    # through detect.toml in the data directory
+    (tmp_path / "detect.toml").write_text('[models]\nnames-zh = "cheap.xz"\n', "utf-8")
+    det = ChineseName(data_dir_config(tmp_path))
+    assert det.model.card.built_from == "hand-made" and det.model.words["甲乙"] == 200
+
+
+def test_a_missing_or_foreign_replacement_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "detect.toml").write_text('[models]\nnames-zh = "gone.xz"\n', "utf-8")
+    reg = DetectorRegistry.load(data_dir_config(tmp_path))
+    problem = {p.detector: p.reason for p in reg.problems}["pii.cn.person_name"]
+    assert "gone.xz: cannot read" in problem and len(reg.detectors) > 10
+    other = _tiny(tmp_path / "other.xz", 200, name="offensive-zh")
+    det = ChineseName(DetectConfig(models={"names-zh": other}))
+    result = Engine([det], lambda v: v).scan([("m", "今天甲乙来了")])
+    assert result.findings == [] and "its card names 'offensive-zh'" in result.faults[0].reason
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"plain text", "not an xz file"),
+        (lzma.compress(b"something-else\n{}"), "line 1: format 'something-else'"),
+        (lzma.compress(f"{FORMAT}\n{{}}".encode()), "line 2: bad header"),
+        (lzma.compress(b"\xff\xfe"), "not UTF-8 at byte 0"),
+    ],
+)
+def test_a_damaged_model_file_is_named(tmp_path: Path, content: bytes, message: str) -> None:
+    bad = tmp_path / "bad.xz"
+    bad.write_bytes(content)
+    with pytest.raises(DetectorError, match=message) as e:
+        load_names_model(bad)
+    assert str(bad) in str(e.value)
+
+
+def test_a_bad_line_is_named(tmp_path: Path) -> None:
+    good = lzma.decompress(_tiny(tmp_path / "t.xz", 200).read_bytes()).decode()
+    lines = good.splitlines()
+    lines.insert(4, "W\t词\tcheap")
+    (tmp_path / "t.xz").write_bytes(lzma.compress("\n".join(lines).encode()))
+    with pytest.raises(DetectorError, match="line 5: expected KIND<TAB>TEXT<TAB>COST"):
+        load_names_model(tmp_path / "t.xz")
+    (tmp_path / "t.xz").write_bytes(lzma.compress("\n".join(lines[:2]).encode()))
+    with pytest.raises(DetectorError, match="must all be present"):
+        load_names_model(tmp_path / "t.xz")
+
+
+def test_the_build_script_makes_a_loadable_model(tmp_path: Path) -> None:
+    # the same inputs as the real build (jieba's dict.txt, ngender's charfreq.csv), in miniature
+    (tmp_path / "dict.txt").write_text(
+        "今天 900 t\n高兴 800 a\n谢谢 700 nr\n刘建国 50 nr\n仓库 300 n\n了 5000 ul\n", "utf-8"
+    )
+    (tmp_path / "charfreq.csv").write_text("char,male,female\n建,900,100\n国,800,50\n", "utf-8")
+    out = tmp_path / "model.xz"
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "build_names_model.py"), "--jieba-dict",
+         str(tmp_path / "dict.txt"), "--given-chars", str(tmp_path / "charfreq.csv"),
+         "--out", str(out)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    model = load_names_model(out)
+    assert "刘建国" not in model.words  # a three-character name jieba tagged: left to the model
+    assert {"今天", "高兴", "谢谢", "仓库", "了"} <= set(model.words)
+    assert model.words["谢谢"] > model.words["高兴"]  # a two-character nr word keeps a tenth
+    assert set(model.given) == {"建", "国"} and model.surnames["王"] < model.surnames["刘"]
+    found = ChineseName(DetectConfig(models={"names-zh": out}))
+    hits = Engine([found], lambda v: v).scan([("m", "今天刘建国很高兴")]).findings
+    assert [(h.start, h.end) for h in hits] == [(2, 5)]

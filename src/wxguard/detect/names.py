@@ -1,20 +1,26 @@
-"""Chinese person names, by surname, given-name characters and context — no model.
+"""Chinese person names: the most probable reading of each run of Chinese characters.
 
-A candidate is a surname (single or compound) followed by one or two characters
-common in given names. Alone that is weak (``高兴``, ``周末``), so the score comes
-from context measured in characters: an honorific or role right after
-(``王芳女士``, ``陈总``, ``李经理``), a cue right before (``联系人``, ``叫``, ``户名``),
-or a list of names (``张伟、李娜``). Common words shaped like names are listed and
-skipped. Transliterated foreign names and nicknames are out of its reach (see
-docs/detectors.md for its measured recall).
+Each run is segmented into dictionary words and name tokens (a single or compound
+surname and one or two given-name characters) by the cheapest total cost under the
+shipped names model (``namemodel.py``; jieba's word dictionary and ngender's
+given-name character counts, both MIT). ``今天很高兴`` stays words; ``周清来被判处
+死刑`` reads as a name, a verb and words. Context measured in characters lowers a
+name's cost and raises its score: an honorific after (``王芳女士``, ``李经理``), a cue
+or role before (``联系人``, ``收件人：``, ``记者``), a verb after (``表示``), a list
+(``张伟、李娜``). A surname and a title (``张先生``, ``王总``) is not a name.
+Transliterated foreign names and nicknames are out of its reach (docs/detectors.md
+has its measured quality).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
-from .api import Anchor, DetectConfig, Detector, Explanation, Hit, ScanBatch
+from .api import Anchor, DetectConfig, Detector, DetectorError, Explanation, Hit, ScanBatch
+from .namemodel import MAX_WORD, PREFIX, SCALE, NameModel, names_model
+from .namemodel import NAME as NAMES_MODEL
 
 COMPOUND = ("欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "令狐", "长孙",
             "宇文", "司徒", "夏侯", "轩辕", "端木", "独孤", "南宫", "西门", "百里", "呼延", "澹台",
@@ -30,18 +36,6 @@ SURNAMES = (
     "戈伏鹿薄邸雍辜羊阿乌母裘亓修邰赫杭况那宿鲜印逯隆茹诸战慕危玉银亢嵇公哈湛宾戎勾茅利於呼居揭干但"
     "尉冶斯元束檀衣信展阴昝智幸奉植衡富尧闭由"
 )
-# Characters common in given names (written from general knowledge, not from any data set).
-GIVEN = (
-    "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超兰霞平刚桂华建文辉玲婷志红鹏飞宇浩凯健俊帆雪琳晨欣博怡佳"
-    "鑫倩瑶婧颖馨悦琪雯璐露璇萱梓涵轩睿哲昊然泽宸瀚子晗彤妍可诗琦嘉欢梦菲蕾岚莉萍燕凤珍琴云莲洁"
-    "梅淑惠珠翠雅芝玉萍红娥芬芳燕彩春菊兰凤洁梅琳素云莲真环雪荣爱妹霞香月莺媛艳瑞凡佳嘉琼勤珍贞莉"
-    "桂娣叶璧璐娅琦晶妍茜秋珊莎锦黛青倩婷姣婉娴瑾颖露瑶怡婵雁蓓纨仪荷丹蓉眉君琴蕊薇菁梦岚苑婕馨瑗"
-    "琰韵融园艺咏卿聪澜纯毓悦昭冰爽琬茗羽希宁欣飘育滢馥筠柔竹霭凝晓欢霄枫芸菲寒伊亚宜可姬舒影荔枝"
-    "思丽伟刚勇毅俊峰强军平保东文辉力明永健世广志义兴良海山仁波宁贵福生龙元全国胜学祥才发武新利清"
-    "飞彬富顺信子杰涛昌成康星光天达安岩中茂进林有坚和彪博诚先敬震振壮会思群豪心邦承乐绍功松善厚庆"
-    "磊民友裕河哲江超浩亮政谦亨奇固之轮翰朗伯宏言若鸣朋斌梁栋维启克伦翔旭鹏泽晨辰士以建家致树炎德"
-    "行时泰盛雄琛钧冠策腾楠榕风航弘一二三耀黎懿辰宝鹤骏驰煜炜烨钰铭锐锋晖曦昕昱晟暄璟瑜琨珏玮璋"
-)
 HONORIFICS = ("先生", "女士", "小姐", "老师", "总", "经理", "主任", "同学", "医生", "律师", "教授",
               "师傅", "阿姨", "叔叔", "老板", "董事长", "总监", "主管", "助理", "工", "博士", "处长",
               "局长", "科长", "部长", "院长", "校长", "书记", "县长", "市长", "省长", "委员")  # fmt: skip
@@ -56,236 +50,136 @@ AFTER = ("表示", "认为", "指出", "介绍", "透露", "强调", "坦言", "
          "也", "还", "等", "：", ":", "在", "已", "将", "被", "和", "与", "的")  # fmt: skip
 CUES = ("联系人", "收件人", "收货人", "负责人", "户名", "姓名", "名叫", "叫", "我是", "客户", "同事",
         "找", "问", "告诉", "通知", "转告", "联系", "请", "和", "跟", "与", "给", "@", "致", "由")  # fmt: skip
-# Words shaped like surname + given name that are not names.
-NOT_NAMES = frozenset(
-    (
-        "高兴",
-        "高强",
-        "高明",
-        "高超",
-        "高飞",
-        "高速",
-        "高峰",
-        "高新",
-        "高达",
-        "王者",
-        "张开",
-        "方便",
-        "方案",
-        "金融",
-        "金额",
-        "周末",
-        "周一",
-        "周二",
-        "周三",
-        "周四",
-        "周五",
-        "周六",
-        "周日",
-        "周年",
-        "明天",
-        "明白",
-        "明年",
-        "明星",
-        "明确",
-        "明显",
-        "安全",
-        "安排",
-        "安装",
-        "安心",
-        "文件",
-        "文化",
-        "文明",
-        "于是",
-        "江湖",
-        "马上",
-        "严重",
-        "程序",
-        "程度",
-        "时间",
-        "时候",
-        "平安",
-        "平台",
-        "平时",
-        "常见",
-        "常用",
-        "白色",
-        "黄金",
-        "华为",
-        "万一",
-        "万元",
-        "全国",
-        "全新",
-        "全体",
-        "国家",
-        "国际",
-        "国庆",
-        "和平",
-        "和谐",
-        "海关",
-        "海外",
-        "海洋",
-        "林业",
-        "石油",
-        "司机",
-        "包括",
-        "成功",
-        "成本",
-        "成为",
-        "成立",
-        "成果",
-        "任务",
-        "任何",
-        "向东",
-        "关心",
-        "关键",
-        "宁可",
-        "温和",
-        "温度",
-        "强大",
-        "康复",
-        "乐观",
-        "元旦",
-        "通知",
-        "利润",
-        "利用",
-        "利益",
-        "信心",
-        "信息",
-        "展会",
-        "展示",
-        "宣传",
-        "富强",
-        "武汉",
-        "齐全",
-        "易用",
-        "平均",
-        "祝福",
-        "管理",
-        "计划",
-        "计算",
-        "毕业",
-        "雷达",
-        "风险",
-        "谈判",
-        "来回",
-        "来源",
-        "都是",
-        "都有",
-        "车辆",
-        "孔子",
-        "丰富",
-        "支持",
-        "支付",
-        "支援",
-        "章程",
-        "连续",
-        "简单",
-        "尚未",
-        "鲁迅",
-        "秦朝",
-        "汉朝",
-        "于新",
-        "宋朝",
-        "唐朝",
-        "史上",
-        "毛利",
-        "景气",
-        "路上",
-        "路线",
-        "施工",
-        "左右",
-        "应该",
-        "应用",
-        "党建",
-        "华东",
-        "华南",
-        "华北",
-        "许可",
-        "许多",
-        "银行",
-        "农行",
-        "韩国",
-        "海军",
-        "公安",
-        "张家",
-        "南昌",
-        "商家",
-        "和学",
-        "于一",
-        "苏富",
-        "富龙",
-    )
-)
+
+
+# Marks after a name that count like a verb (the name is the subject or the addressee).
+AFTER_MARKS = ("：", ":")
+LIST_MARKS = ("、", "/", "／")
+RUN = re.compile(r"[\u3400-\u9fff]+")
+MAX_RUN = 400  # longer runs are segmented in pieces (keeps an enormous message linear)
+_HON = frozenset(HONORIFICS)
+_AFTER = frozenset(v for v in AFTER if len(v) > 1) | frozenset(AFTER_MARKS)
+_BEFORE = frozenset(c for c in CUES if len(c) > 1) | frozenset(ROLES)
+_SEPARATORS = "：: ，,"
 
 
 class ChineseName(Detector):
     id = "pii.cn.person_name"
-    version = "1"
+    version = "2"
     entities = ("PERSON_NAME",)
     languages = ("zh",)
     cost = "expensive"
     description = (
-        "Chinese person names: surname + common given-name characters, scored by context "
-        "(honorific after, cue before, name lists); no model, nothing downloaded"
+        "Chinese person names: the cheapest reading of each Chinese run as dictionary words "
+        "and name tokens (surname + given-name characters), with context (honorific after, "
+        "cue or role before, verbs, lists); model shipped in the package"
     )
 
     def __init__(self, config: DetectConfig) -> None:
         super().__init__(config)
-        surname = "|".join(COMPOUND) + "|[" + SURNAMES + "]"
-        given = f"[{GIVEN}]"
-        self._rx = re.compile(f"(?P<name>(?:{surname}){given}{given}?)")
-        self._hon = tuple(sorted(HONORIFICS, key=len, reverse=True))
+        self._overrides = config.models
+        self._model: NameModel | None = None  # loaded on first use (under a second, ~60 MB)
+        replacement = config.models.get(NAMES_MODEL)
+        if replacement is not None and not Path(replacement).is_file():
+            raise DetectorError(f"names model {replacement}: cannot read: no such file")
 
     def anchors(self) -> Sequence[Anchor]:
-        return [Anchor(f"[{SURNAMES}][{GIVEN}]")]
+        return ()  # nearly every Chinese message has a surname character: look at all
+
+    @property
+    def model(self) -> NameModel:
+        if self._model is None:
+            self._model = names_model(self._overrides)
+        return self._model
 
     def scan(self, batch: ScanBatch) -> Iterable[Hit]:
+        model = self.model
         for i in batch.candidates:
             text = batch.texts[i]
-            for m in self._rx.finditer(text):
-                hit = self._judge(i, text, m.start(), m.end())
-                if hit is not None:
-                    yield hit
+            for m in RUN.finditer(text):
+                s0, e0 = m.span()
+                for a in range(s0, e0, MAX_RUN):
+                    yield from self._run(model, i, text, a, min(e0, a + MAX_RUN))
 
-    def _judge(self, i: int, text: str, s: int, e: int) -> Hit | None:
-        cand = text[s:e]
-        after = text[e : e + 4]
-        before = text[max(0, s - 4) : s]
-        # A three-character match followed by an honorific may have eaten its first character
-        # ("王芳总" is 王芳 + 总): prefer the reading that leaves the honorific whole.
-        hon = next((h for h in self._hon if after.startswith(h)), "")
-        if not hon and len(cand) == 3:
-            hon = next((h for h in self._hon if h[0] == cand[-1] and text.startswith(h, e - 1)), "")
-            if hon:
-                e -= 1
-                cand = cand[:-1]
-        if cand in NOT_NAMES or cand[:2] in NOT_NAMES:
-            return None
-        if any(text.startswith(h, s + 1) for h in self._hon):
-            return None  # "张先生", "王总": a surname and a title, not a name
-        cue = next((c for c in CUES if before.endswith(c)), "")
-        role = next((r for r in ROLES if text[max(0, s - 6) : s].endswith(r)), "")
-        verb = next((v for v in AFTER if text.startswith(v, e)), "")
-        listed = bool(re.match(r"[、，,和及]", text[e : e + 1])) and bool(
-            re.search(r"[、，,：:]$", before)
-        )
-        three = len(cand) == 3 or cand[:2] in COMPOUND
-        if hon:
-            score, why = 0.85, [hon]
-        elif role and (verb or three):
-            score, why = 0.8, [role, verb] if verb else [role]
-        elif cue and len(cue) >= 2:
-            score, why = 0.75, [cue]
-        elif role or (three and verb and verb not in ("的", "在", "和", "与")):
-            score, why = 0.6, [role or verb]
-        elif cue or listed:
-            score, why = 0.55, [cue or "name list"]
-        else:
-            return None
-        expl = Explanation(pattern="cn-name", context=why, base_score=0.4,
-                           note=f"{len(cand)}-character name")  # fmt: skip
-        return Hit(i, s, e, "PERSON_NAME", score, cand, expl)
+    @staticmethod
+    def _context(text: str, s: int, e: int) -> list[str]:
+        """The context words around text[s:e]: at most one after it and one before it."""
+        why: list[str] = []
+        a1, a2, a3 = text[e : e + 1], text[e : e + 2], text[e : e + 3]
+        if a1 in _HON or a2 in _HON or a3 in _HON:
+            why.append(a1 if a1 in _HON else a2 if a2 in _HON else a3)
+        elif a2 in _AFTER or a1 in _AFTER:
+            why.append(a2 if a2 in _AFTER else a1)
+        if s:
+            lead = text[max(0, s - 6) : s].rstrip(_SEPARATORS)
+            if lead[-2:] in _BEFORE or lead[-3:] in _BEFORE:
+                why.append(lead[-2:] if lead[-2:] in _BEFORE else lead[-3:])
+            elif text[s - 1] == "@":
+                why.append("@")
+            elif text[s - 1] in LIST_MARKS or a1 in LIST_MARKS:
+                why.append("name list")
+        elif a1 in LIST_MARKS:
+            why.append("name list")
+        return why
+
+    def _run(self, model: NameModel, i: int, text: str, s0: int, e0: int) -> Iterable[Hit]:
+        run = text[s0:e0]
+        n = len(run)
+        # Name tokens first: a run without any needs no segmenting.
+        names: dict[int, list[tuple[int, int, list[str]]]] = {}
+        for s in range(n - 1):
+            if run[s] not in model.surnames and run[s : s + 2] not in model.surnames:
+                continue
+            for e in (s + 2, s + 3, s + 4):
+                if e > n:
+                    break
+                nc = model.name_token_cost(run[s:e])
+                if nc is None:
+                    continue
+                cost, sl = nc
+                g = s0 + s + sl
+                if text[g : g + 1] in _HON or text[g : g + 2] in _HON or text[g : g + 3] in _HON:
+                    break  # "张先生", "王总": a surname and a title, not a name
+                why = self._context(text, s0 + s, s0 + e)
+                names.setdefault(s, []).append((e, cost - len(why) * model.context_bonus, why))
+        if not names:
+            return
+        inf = 1 << 30
+        best = [0] + [inf] * n
+        back = [0] * (n + 1)
+        token: list[list[str] | None] = [None] * (n + 1)
+        words, unknown, prefix = model.words, model.unknown_cost, PREFIX
+        for s in range(n):
+            b = best[s]
+            c = words.get(run[s])
+            c = unknown if c is None or c == prefix else c
+            if b + c < best[s + 1]:
+                best[s + 1], back[s + 1], token[s + 1] = b + c, s, None
+            for e in range(s + 2, (n if s + MAX_WORD > n else s + MAX_WORD) + 1):
+                c = words.get(run[s:e])
+                if c is None:
+                    break
+                if c != prefix and b + c < best[e]:
+                    best[e], back[e], token[e] = b + c, s, None
+            for e, c, why in names.get(s, ()):
+                if b + c < best[e]:
+                    best[e], back[e], token[e] = b + c, s, why
+        e = n
+        found: list[tuple[int, int, list[str]]] = []
+        while e > 0:
+            s = back[e]
+            tok = token[e]
+            if tok is not None:
+                found.append((s, e, tok))
+            e = s
+        for s, e, why in reversed(found):
+            cand = run[s:e]
+            nc = model.name_token_cost(cand)
+            lo = (model.words_cost(cand) - (nc[0] if nc else 0)) / SCALE
+            score = 0.85 if any(w in _HON for w in why) else 0.6 + 0.1 * len(why)
+            expl = Explanation(pattern="cn-name-model", context=why, base_score=0.6,
+                               note=f"{len(cand)}-character name; {lo:+.1f} nats over its reading as words")  # fmt: skip
+            yield Hit(i, s0 + s, s0 + e, "PERSON_NAME", score, cand, expl)
 
 
 BUILTIN = (ChineseName,)

@@ -11,6 +11,7 @@ often carries a second cue — a phishing link's "立即点击验证"), counted 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -169,3 +170,35 @@ def evaluate_demo(engine: Engine, messages: Path, truth: Path, batch: int = 2000
             else:
                 q.per_entity.setdefault(owner, Score()).fp += 1
     return q
+
+
+def read_cluener(path: Path) -> list[tuple[str, dict[str, list[tuple[int, int]]]]]:
+    """CLUENER2020 as stored in ../shared/datasets/names: concatenated JSON objects
+    ``{"text": ..., "label": {type: {surface: [[start, end_inclusive], ...]}}}``, returned as
+    (text, {type: [(start, end_exclusive), ...]})."""
+    decoder, text, pos = json.JSONDecoder(), path.read_text("utf-8"), 0
+    out: list[tuple[str, dict[str, list[tuple[int, int]]]]] = []
+    while True:
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+        if pos >= len(text):
+            return out
+        doc, pos = decoder.raw_decode(text, pos)
+        spans = {
+            kind: [(a, b + 1) for pairs in by_surface.values() for a, b in pairs]
+            for kind, by_surface in doc["label"].items()
+        }
+        out.append((doc["text"], spans))
+
+
+def name_spans_score(engine: Engine, docs: Sequence[tuple[str, dict[str, list[tuple[int, int]]]]],
+                     half: int) -> Score:  # fmt: skip
+    """Exact-span person-name score over the documents whose index has parity ``half``."""
+    items = [(str(k), t) for k, (t, _) in enumerate(docs) if k % 2 == half]
+    gold = {(str(k), a, b) for k, (_, sp) in enumerate(docs) if k % 2 == half
+            for a, b in sp.get("name", ())}  # fmt: skip
+    pred: set[tuple[str, int, int]] = set()
+    for i in range(0, len(items), 2000):
+        found = engine.scan(items[i : i + 2000]).findings
+        pred |= {(f.message_id, f.start, f.end) for f in found if f.entity == "PERSON_NAME"}
+    return Score(tp=len(pred & gold), fp=len(pred - gold), fn=len(gold - pred))

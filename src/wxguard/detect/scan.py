@@ -27,6 +27,7 @@ from ..textview import attachments_of, text_view
 from .api import DetectConfig, Detector, DetectorError, Explanation, Finding
 from .engine import DetectorFault, Engine, ScanResult
 from .linear import SHIPPED
+from .namemodel import NAME as NAMES_MODEL
 from .registry import DetectorRegistry, LoadProblem
 
 BATCH = 2000
@@ -72,10 +73,11 @@ def data_dir_config(data_dir: Path, extra_lexicons: Sequence[Path] = ()) -> Dete
     models = doc.get("models", {})
     if not isinstance(models, dict) or not all(isinstance(v, str) for v in models.values()):
         raise DetectorError(f"{path}: [models] must map a model name to a file path string")
-    bad = sorted(set(models) - set(SHIPPED))
+    known = (*SHIPPED, NAMES_MODEL)
+    bad = sorted(set(models) - set(known))
     if bad:
         raise DetectorError(
-            f"{path}: [models] has unknown model(s) {', '.join(bad)}; known: {', '.join(SHIPPED)}"
+            f"{path}: [models] has unknown model(s) {', '.join(bad)}; known: {', '.join(known)}"
         )
     cfg.models = {k: (data_dir / v) for k, v in models.items()}
     own = doc.get("own_domains", [])
