@@ -2,10 +2,10 @@
 
 A name is found by segmenting a run of Chinese characters into its most probable
 reading, where a reading is a sequence of dictionary words *and* name tokens
-(surname + one or two given-name characters). ``周清来被判处死刑`` reads best as
-``周清来 | 被 | 判处 | 死刑``; ``今天很高兴`` reads best as words (``高兴`` is a far
-likelier word than 高 + 兴 is a name). Every quantity is a *cost*, ``round(-ln p ×
-SCALE)``, so a reading's cost is a sum of small integers.
+(surname + one or two given-name characters). ``这批货黄志强负责跟进`` reads best
+with ``黄志强`` as one name token between words; ``今天很高兴`` reads best as words
+(``高兴`` is a far likelier word than 高 + 兴 is a name). Every quantity is a *cost*,
+``round(-ln p × SCALE)``, so a reading's cost is a sum of small integers.
 
 The model is one file (``detect/models/names-zh.xz``, LZMA-compressed UTF-8 lines),
 built at development time by ``scripts/build_names_model.py`` from jieba's word

@@ -3,8 +3,8 @@
 Each run is segmented into dictionary words and name tokens (a single or compound
 surname and one or two given-name characters) by the cheapest total cost under the
 shipped names model (``namemodel.py``; jieba's word dictionary and ngender's
-given-name character counts, both MIT). ``今天很高兴`` stays words; ``周清来被判处
-死刑`` reads as a name, a verb and words. Context measured in characters lowers a
+given-name character counts, both MIT). ``今天很高兴`` stays words; ``这批货黄志强
+负责跟进`` reads as words, a name and words. Context measured in characters lowers a
 name's cost and raises its score: an honorific after (``王芳女士``, ``李经理``), a cue
 or role before (``联系人``, ``收件人：``, ``记者``), a verb after (``表示``), a list
 (``张伟、李娜``). A surname and a title (``张先生``, ``王总``) is not a name.
