@@ -68,6 +68,9 @@ def test_names_in_context(engine: Engine, text: str, name: str) -> None:
         "于是我们决定签约",  # 于是
         "黄金价格上涨",  # 黄金
         "张家口的客户",  # a place
+        "明天去梁建华大厦开会",  # name-shaped, but part of a building's name
+        "送到吴江路仓库",  # a street
+        "客户是金鹏科技",  # a company
     ],
 )
 def test_words_shaped_like_names(engine: Engine, text: str) -> None:

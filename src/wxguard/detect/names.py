@@ -61,6 +61,10 @@ _HON = frozenset(HONORIFICS)
 _AFTER = frozenset(v for v in AFTER if len(v) > 1) | frozenset(AFTER_MARKS)
 _BEFORE = frozenset(c for c in CUES if len(c) > 1) | frozenset(ROLES)
 _SEPARATORS = "：: ，,"
+# A name token ending in, or followed by, these is part of a place or an organisation's name.
+_PLACE1 = frozenset("路街巷村镇乡县省州岛湾寺庙庄")
+_PLACE2 = frozenset(("银行", "广场", "公司", "集团", "大厦", "酒店", "宾馆", "公园", "地产", "大学",
+                     "学院", "中学", "小学", "医院", "商场", "超市", "科技", "实业", "传媒", "国际"))  # fmt: skip
 
 
 class ChineseName(Detector):
@@ -140,6 +144,13 @@ class ChineseName(Detector):
                 g = s0 + s + sl
                 if text[g : g + 1] in _HON or text[g : g + 2] in _HON or text[g : g + 3] in _HON:
                     break  # "张先生", "王总": a surname and a title, not a name
+                nxt = s0 + e
+                if (
+                    run[e - 1] in _PLACE1
+                    or text[nxt : nxt + 1] in _PLACE1
+                    or text[nxt : nxt + 2] in _PLACE2
+                ):
+                    continue  # "林达海广场", "吴江路": part of a place or organisation name
                 why = self._context(text, s0 + s, s0 + e)
                 names.setdefault(s, []).append((e, cost - len(why) * model.context_bonus, why))
         if not names:
