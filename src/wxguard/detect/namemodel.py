@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .api import DetectorError
 
@@ -38,6 +38,7 @@ NAME = "names-zh"
 SCALE = 8  # costs are -ln(p) in eighths of a nat
 PREFIX = -1  # a dictionary key that is only the beginning of longer words
 MAX_WORD = 6  # longest dictionary word kept
+T = TypeVar("T")
 PARAMS = ("name_cost", "given1_cost", "given2_cost", "context_bonus", "unknown_cost")
 
 
@@ -88,19 +89,41 @@ class NameModel:
 
     def words_cost(self, text: str) -> int:
         """The cost of the cheapest reading of ``text`` as dictionary words only."""
+        return self.best_reading(text, {})[0]
+
+    def best_reading(
+        self, text: str, extra: dict[int, list[tuple[int, int, T]]]
+    ) -> tuple[int, list[tuple[int, int, T]]]:
+        """The cheapest reading of ``text`` as dictionary words and the ``extra`` tokens
+        (start -> [(end, cost, tag)]): its cost, and the extra tokens on it, in order."""
         n = len(text)
         best = [0] + [1 << 30] * n
-        for i in range(n):
-            b = best[i]
-            c = self.cost(text[i])
-            best[i + 1] = min(best[i + 1], b + (self.unknown_cost if c is None else c))
-            for j in range(i + 2, min(n, i + MAX_WORD) + 1):
-                c = self.words.get(text[i:j])
+        back = [0] * (n + 1)
+        tags: list[T | None] = [None] * (n + 1)
+        words, unknown = self.words, self.unknown_cost
+        for s in range(n):
+            b = best[s]
+            c = words.get(text[s])
+            c = unknown if c is None or c == PREFIX else c
+            if b + c < best[s + 1]:
+                best[s + 1], back[s + 1], tags[s + 1] = b + c, s, None
+            for e in range(s + 2, (n if s + MAX_WORD > n else s + MAX_WORD) + 1):
+                c = words.get(text[s:e])
                 if c is None:
                     break
-                if c != PREFIX and b + c < best[j]:
-                    best[j] = b + c
-        return best[n]
+                if c != PREFIX and b + c < best[e]:
+                    best[e], back[e], tags[e] = b + c, s, None
+            for e, c, tag in extra.get(s, ()):
+                if b + c < best[e]:
+                    best[e], back[e], tags[e] = b + c, s, tag
+        on_path: list[tuple[int, int, T]] = []
+        e = n
+        while e > 0:
+            s, on = back[e], tags[e]
+            if on is not None:
+                on_path.append((s, e, on))
+            e = s
+        return best[n], on_path[::-1]
 
 
 def _fail(path: Path, what: str) -> DetectorError:

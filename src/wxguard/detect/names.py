@@ -19,8 +19,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from .api import Anchor, DetectConfig, Detector, DetectorError, Explanation, Hit, ScanBatch
-from .namemodel import MAX_WORD, PREFIX, SCALE, NameModel, names_model
 from .namemodel import NAME as NAMES_MODEL
+from .namemodel import SCALE, NameModel, names_model
 
 COMPOUND = ("欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "令狐", "长孙",
             "宇文", "司徒", "夏侯", "轩辕", "端木", "独孤", "南宫", "西门", "百里", "呼延", "澹台",
@@ -114,15 +114,13 @@ class ChineseName(Detector):
             why.append(a1 if a1 in _HON else a2 if a2 in _HON else a3)
         elif a2 in _AFTER or a1 in _AFTER:
             why.append(a2 if a2 in _AFTER else a1)
-        if s:
-            lead = text[max(0, s - 6) : s].rstrip(_SEPARATORS)
-            if lead[-2:] in _BEFORE or lead[-3:] in _BEFORE:
-                why.append(lead[-2:] if lead[-2:] in _BEFORE else lead[-3:])
-            elif text[s - 1] == "@":
-                why.append("@")
-            elif text[s - 1] in LIST_MARKS or a1 in LIST_MARKS:
-                why.append("name list")
-        elif a1 in LIST_MARKS:
+        prev = text[s - 1] if s else ""
+        lead = text[max(0, s - 6) : s].rstrip(_SEPARATORS)
+        if lead[-2:] in _BEFORE or lead[-3:] in _BEFORE:
+            why.append(lead[-2:] if lead[-2:] in _BEFORE else lead[-3:])
+        elif prev == "@":
+            why.append("@")
+        elif prev in LIST_MARKS or a1 in LIST_MARKS:
             why.append("name list")
         return why
 
@@ -130,7 +128,8 @@ class ChineseName(Detector):
         run = text[s0:e0]
         n = len(run)
         # Name tokens first: a run without any needs no segmenting.
-        names: dict[int, list[tuple[int, int, list[str]]]] = {}
+        # start -> [(end, cost with the context bonus, (context words, cost without it))]
+        names: dict[int, list[tuple[int, int, tuple[list[str], int]]]] = {}
         for s in range(n - 1):
             if run[s] not in model.surnames and run[s : s + 2] not in model.surnames:
                 continue
@@ -152,41 +151,13 @@ class ChineseName(Detector):
                 ):
                     continue  # "林达海广场", "吴江路": part of a place or organisation name
                 why = self._context(text, s0 + s, s0 + e)
-                names.setdefault(s, []).append((e, cost - len(why) * model.context_bonus, why))
+                bonus = len(why) * model.context_bonus
+                names.setdefault(s, []).append((e, cost - bonus, (why, cost)))
         if not names:
             return
-        inf = 1 << 30
-        best = [0] + [inf] * n
-        back = [0] * (n + 1)
-        token: list[list[str] | None] = [None] * (n + 1)
-        words, unknown, prefix = model.words, model.unknown_cost, PREFIX
-        for s in range(n):
-            b = best[s]
-            c = words.get(run[s])
-            c = unknown if c is None or c == prefix else c
-            if b + c < best[s + 1]:
-                best[s + 1], back[s + 1], token[s + 1] = b + c, s, None
-            for e in range(s + 2, (n if s + MAX_WORD > n else s + MAX_WORD) + 1):
-                c = words.get(run[s:e])
-                if c is None:
-                    break
-                if c != prefix and b + c < best[e]:
-                    best[e], back[e], token[e] = b + c, s, None
-            for e, c, why in names.get(s, ()):
-                if b + c < best[e]:
-                    best[e], back[e], token[e] = b + c, s, why
-        e = n
-        found: list[tuple[int, int, list[str]]] = []
-        while e > 0:
-            s = back[e]
-            tok = token[e]
-            if tok is not None:
-                found.append((s, e, tok))
-            e = s
-        for s, e, why in reversed(found):
+        for s, e, (why, base) in model.best_reading(run, names)[1]:
             cand = run[s:e]
-            nc = model.name_token_cost(cand)
-            lo = (model.words_cost(cand) - (nc[0] if nc else 0)) / SCALE
+            lo = (model.words_cost(cand) - base) / SCALE
             score = 0.85 if any(w in _HON for w in why) else 0.6 + 0.1 * len(why)
             expl = Explanation(pattern="cn-name-model", context=why, base_score=0.6,
                                note=f"{len(cand)}-character name; {lo:+.1f} nats over its reading as words")  # fmt: skip
