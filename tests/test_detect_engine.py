@@ -4,15 +4,30 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import time
 from collections.abc import Iterable
+from dataclasses import replace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from wxguard.detect.api import Anchor, DetectConfig, Detector, Explanation, Hit, ScanBatch
-from wxguard.detect.engine import Engine
-from wxguard.detect.pii import Mobile
+from wxguard.detect.api import (
+    Anchor,
+    DetectConfig,
+    Detector,
+    Explanation,
+    Hit,
+    ScanBatch,
+    digit_runs,
+    join_utf8,
+)
+from wxguard.detect.engine import Engine, _same_on_bytes, _splice
+from wxguard.detect.patterns import Pattern, PatternDetector
+from wxguard.detect.pii import BankCard, Landline, Mobile, ResidentId
 from wxguard.detect.registry import DetectorRegistry
+from wxguard.detect.textnorm import map_chars, one_to_one
 
 CFG = DetectConfig(builtin_lexicons=False)
 
@@ -151,3 +166,149 @@ def test_unknown_detector_ids_are_reported() -> None:
     assert [(p.detector, p.reason) for p in reg.problems] == [
         ("pii.nope", "no detector with this id is installed")
     ]
+
+
+# --- the fast paths: byte-mode anchors, trigger databases, splicing, digit runs ---------
+
+
+class Recorder(Detector):
+    """No anchors: records the normalised texts the engine hands out."""
+
+    id = "test.recorder"
+    version = "1"
+    entities = ("NONE",)
+
+    def __init__(self, config: DetectConfig) -> None:
+        super().__init__(config)
+        self.seen: list[str] = []
+
+    def scan(self, batch: ScanBatch) -> Iterable[Hit]:
+        self.seen = list(batch.texts)
+        return []
+
+
+def test_every_mapped_character_reaches_normalisation() -> None:
+    """The literal trigger database holds every character the one-to-one map changes."""
+    chars = sorted(c for c in one_to_one() if c != "\x00")
+    rec = Recorder(CFG)
+    Engine([rec], lambda v: v).scan([(str(k), f"中{c}z") for k, c in enumerate(chars)])
+    wrong = [c for c, seen in zip(chars, rec.seen, strict=True) if seen != f"中{map_chars(c)}z"]
+    assert wrong == []
+
+
+@pytest.mark.parametrize(
+    ("text", "normalised"),
+    [
+        ("身 份 证", "身份证"),
+        ("身\u3000份\t证", "身份证"),
+        ("a\u200bb", "ab"),
+        ("好的， 明天", "好的， 明天"),  # the byte trigger over-approximates; nothing removed
+        ("é 中", "é 中"),
+        ("Let's sync 明天 ok", "Let's sync 明天 ok"),
+    ],
+)
+def test_spaced_chinese_trigger(text: str, normalised: str) -> None:
+    rec = Recorder(CFG)
+    Engine([rec], lambda v: v).scan([("x", "前一条"), ("a", text), ("y", "后一条")])
+    assert rec.seen == ["前一条", normalised, "后一条"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.text(alphabet="ab中文😀 \x01", max_size=8), min_size=1, max_size=12),
+    st.data(),
+)
+def test_splice_equals_joining_the_replaced_texts(texts: list[str], data: st.DataObject) -> None:
+    changed = sorted(data.draw(st.sets(st.integers(0, len(texts) - 1))))
+    new = [data.draw(st.text(alphabet="xy中😀", max_size=10)) for _ in changed]
+    buf, ends = join_utf8(texts)
+    replaced = list(texts)
+    for i, t in zip(changed, new, strict=True):
+        replaced[i] = t
+    assert _splice(buf, ends, changed, [t.encode() for t in new]) == join_utf8(replaced)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "on_bytes"),
+    [
+        ("[A-Z]\\d{6}[(]?[0-9A]", True),
+        ("https?://|www\\.", True),
+        ("sk-[A-Za-z0-9_\\-]{32}", True),
+        ("[^\\d]\\d", False),  # a negated class consumes one character, not one byte
+        ("a.b", False),
+        ("\\D\\d", False),
+        ("\\xC2", False),
+        ("密码", False),
+    ],
+)
+def test_which_anchors_run_on_bytes(pattern: str, on_bytes: bool) -> None:
+    assert _same_on_bytes(pattern) is on_bytes
+
+
+class TwoPatterns(PatternDetector):
+    id = "test.two"
+    version = "1"
+    entities = ("A", "B")
+    patterns = (
+        Pattern("a", "A", "AAA\\d+", "AAA", 0.9),
+        Pattern("b", "B", "\\d{4}", "BBB", 0.9),  # its regex matches anywhere; anchor: BBB
+    )
+
+
+def test_a_pattern_runs_only_where_its_own_anchor_hit() -> None:
+    e = Engine([TwoPatterns(CFG)], lambda v: v)
+    got = [
+        (f.message_id, f.entity) for f in e.scan([("1", "中AAA1234"), ("2", "BBB 5678")]).findings
+    ]
+    assert got == [("1", "A"), ("2", "B")]  # no "B" in message 1: its anchor never hit there
+
+
+def test_byte_mode_anchors_find_digit_runs_after_multibyte_text() -> None:
+    e = Engine([Mobile(CFG)], lambda v: v)
+    texts = ["😀13800138000", "号码·13900139000", "电话：138·0013·8000", "13700137000"]
+    r = e.scan([(str(k), t) for k, t in enumerate(texts)])
+    assert [texts[int(f.message_id)][f.start : f.end] for f in r.findings] == [
+        "13800138000", "13900139000", "138·0013·8000", "13700137000",
+    ]  # fmt: skip
+
+
+def _reference_runs(text: str) -> list[tuple[int, int, str]]:
+    """Maximal runs by the definition: digits with at most one separator between two."""
+    out = []
+    for m in re.finditer("[0-9](?:[ \\-.\u00b7_]?[0-9])*", text):
+        digits = re.sub("[^0-9]", "", m.group())
+        if len(digits) >= 6:
+            out.append((m.start(), m.end(), digits))
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="0123456789 -.·_x中+X", max_size=60))
+def test_digit_runs_match_their_definition(text: str) -> None:
+    assert digit_runs(text) == _reference_runs(text)
+
+
+def _without_run_tests(cls: type[PatternDetector]) -> PatternDetector:
+    slow = [replace(p, runs=None) for p in cls.patterns]
+    plain: type[PatternDetector] = type(cls.__name__, (cls,), {"patterns": tuple(slow)})
+    return plain(CFG)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="0123456789 -·X+中号码身份证卡", min_size=6, max_size=50))
+def test_run_tests_never_change_what_number_detectors_find(text: str) -> None:
+    """Pattern.runs only skips regex passes that could not produce a finding."""
+    for cls in (Mobile, BankCard, ResidentId, Landline):
+        fast = Engine([cls(CFG)], lambda v: v).scan([("m", text)]).findings
+        slow = Engine([_without_run_tests(cls)], lambda v: v).scan([("m", text)]).findings
+        assert fast == slow, cls.id
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["身份证 11010519491231002X", "卡号 6222021234567890128", "手机 +86 138 0013 8000",
+     "座机电话 01088886666", "0086-13800138000 请回电", "身份证 110105491231002"],
+)  # fmt: skip
+def test_run_tests_keep_the_planted_numbers(text: str) -> None:
+    dets = [cls(CFG) for cls in (Mobile, BankCard, ResidentId, Landline)]
+    assert Engine(dets, lambda v: v).scan([("m", text)]).findings

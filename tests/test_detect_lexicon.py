@@ -139,3 +139,38 @@ def test_lexicon_check_command(tmp_path: Path) -> None:
     assert p.returncode == 1
     assert res[str(good)]["ok"] and res[str(good)]["terms"] == 3
     assert "bad.toml: patterns[0]" in res[str(bad)]["error"]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "items", "want"),
+    [
+        # \u escapes are rewritten for the Hyperscan pre-filter; look-aheads are kept by Python
+        ("我是[\\\\u4e00-\\\\u9fff]{1,2}总(?![结监部])", ["好", "我是王总，请转账", "我是王总结一下"],
+         [("1", "我是王总")]),
+        # anchored on the start of the text: each message's start, not the batch's
+        ("^紧急", ["你好", "紧急：请转账", "不紧急"], [("1", "紧急")]),
+        # \N{...} is Python-only: no pre-filter, Python runs it over the batch
+        ("\\\\N{BLACK STAR}\\\\d", ["a", "评分★5分", "★"], [("1", "★5")]),
+        # never across two messages
+        ("报价\\\\S*底价", ["这是报价", "底价表"], []),
+        ("ärger\\\\w", ["ÄRGERé", "x"], [("0", "ÄRGERé")]),  # Unicode case-insensitive
+    ],
+)  # fmt: skip
+def test_regexes_run_where_their_prefilter_flags_and_only_there(
+    tmp_path: Path, pattern: str, items: list[str], want: list[tuple[str, str]]
+) -> None:
+    det = detector(tmp_path, f'id = "r"\nentity = "RX"\npatterns = ["{pattern}"]\n')
+    e = Engine([det], lambda v: v)
+    r = e.scan([(str(k), t) for k, t in enumerate(items)])
+    assert [(f.message_id, items[int(f.message_id)][f.start : f.end]) for f in r.findings] == want
+
+
+def test_a_rule_needs_both_sides_in_the_same_message(tmp_path: Path) -> None:
+    det = detector(
+        tmp_path, 'id = "n"\nentity = "NEAR"\n[[near]]\na = ["内幕"]\nb = ["买入"]\nwithin = 10\n'
+    )
+    e = Engine([det], lambda v: v)
+    assert not e.scan([("1", "有内幕"), ("2", "买入吧")]).findings
+    assert [f.message_id for f in e.scan([("1", "有内幕"), ("2", "内幕，买入吧")]).findings] == [
+        "2"
+    ]

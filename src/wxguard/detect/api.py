@@ -12,6 +12,7 @@ keyed fingerprint. A finding never holds the value.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence, Sized
 from dataclasses import dataclass, field
 from itertools import accumulate, repeat
@@ -67,10 +68,17 @@ class Anchor:
     The pattern must mean the same to Python's ``re`` and to Hyperscan: no
     look-arounds, no back-references, no ``\\b``. It is run over every message of a
     batch at once, so keep it short and specific.
+
+    ``utf8=False`` matches the pattern against the UTF-8 *bytes* (write a non-ASCII
+    character as its bytes, ``\\xC2\\xB7`` for ``·``): Hyperscan's UTF-8 mode makes long
+    bounded repeats and negated classes several times slower. The engine already uses
+    byte mode for ASCII patterns without ``.``, negated classes or ``\\D\\S\\W``, which
+    mean the same either way.
     """
 
     pattern: str
     caseless: bool = False
+    utf8: bool = True
 
 
 @dataclass
@@ -85,6 +93,39 @@ class DetectConfig:
     keyed_hash: Callable[[bytes], bytes] | None = None
     # model name -> a user-provided model file replacing the shipped one (detect.toml [models])
     models: dict[str, Path] = field(default_factory=dict)
+
+
+# Separators people put inside numbers, to read them or to dodge filters (``138 0013-8000``).
+NUMBER_SEPARATORS = " -.\u00b7_"
+_RUN = re.compile("[0-9][0-9 \\-.\u00b7_]{5,}")  # at least 6 characters
+_DOUBLE_SEP = re.compile("[ \\-.\u00b7_]{2,}")
+_DROP_SEPS = {ord(c): None for c in NUMBER_SEPARATORS}
+MIN_RUN = 6
+
+
+def digit_runs(text: str) -> list[tuple[int, int, str]]:
+    """The maximal runs of ASCII digits in ``text`` with at most one separator between
+    two digits, as ``(start, end, digits)``: what a number pattern bounded by
+    ``NO_DIGIT_BEFORE``/``NO_DIGIT_AFTER`` can match, found with one fast regex. Runs of
+    fewer than :data:`MIN_RUN` digits are left out (dates, counts, prices)."""
+    out: list[tuple[int, int, str]] = []
+    for m in _RUN.finditer(text):
+        start = m.start()
+        chunk = m.group()
+        if chunk.isdigit():  # the common case: no separators at all
+            out.append((start, m.end(), chunk))
+            continue
+        chunk = chunk.rstrip(NUMBER_SEPARATORS)
+        pos = 0
+        for d in _DOUBLE_SEP.finditer(chunk):  # two separators end a run
+            out.append((start + pos, start + d.start(), chunk[pos : d.start()]))
+            pos = d.end()
+        out.append((start + pos, start + len(chunk), chunk[pos:]))
+    return [
+        (s, e, digits)
+        for s, e, piece in out
+        if len(digits := piece.translate(_DROP_SEPS)) >= MIN_RUN
+    ]
 
 
 def join_utf8(texts: Sequence[str]) -> tuple[bytes, list[int]]:
@@ -102,6 +143,14 @@ def ends_of(parts: Iterable[Sized]) -> list[int]:
 
 
 @dataclass(slots=True)
+class TextCache:
+    """Values derived from a batch's texts, computed once and shared by every detector."""
+
+    lower: dict[int, str] = field(default_factory=dict)
+    runs: dict[int, list[tuple[int, int, str]]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
 class ScanBatch:
     """The input to :meth:`Detector.scan`: normalised texts and this detector's candidates."""
 
@@ -113,7 +162,14 @@ class ScanBatch:
     anchored: dict[str, set[int]] = field(default_factory=dict)
     # ``join_utf8(texts)``, when the engine already has it (saves building it again)
     utf8: tuple[bytes, list[int]] | None = None
-    _lower: dict[int, str] = field(default_factory=dict)
+    cache: TextCache = field(default_factory=TextCache)  # the engine shares one per batch
+
+    def digit_runs(self, i: int) -> list[tuple[int, int, str]]:
+        """:func:`digit_runs` of text ``i``, computed once for every number detector."""
+        runs = self.cache.runs.get(i)
+        if runs is None:
+            runs = self.cache.runs[i] = digit_runs(self.texts[i])
+        return runs
 
     def joined_utf8(self) -> tuple[bytes, list[int]]:
         if self.utf8 is None:
@@ -121,13 +177,13 @@ class ScanBatch:
         return self.utf8
 
     def lower(self, i: int) -> str:
-        low = self._lower.get(i)
+        low = self.cache.lower.get(i)
         if low is None:
             t = self.texts[i]
             low = t.lower()
             if len(low) != len(t):  # a few characters lower-case to two; keep offsets
                 low = "".join(c if len(c.lower()) != 1 else c.lower() for c in t)
-            self._lower[i] = low
+            self.cache.lower[i] = low
         return low
 
 

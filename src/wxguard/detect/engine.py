@@ -25,12 +25,48 @@ from dataclasses import dataclass, field
 
 import hyperscan
 
-from .api import Detector, Finding, Hit, ScanBatch, ends_of
-from .textnorm import REMOVAL_TRIGGER, Normalised, mapped_triggers, normalise
+from .api import Detector, Finding, Hit, ScanBatch, TextCache, ends_of
+from .textnorm import SPACED_CJK_TRIGGER, Normalised, mapped_triggers, normalise
 
 Fingerprint = Callable[[str], str]
 MIN_SCORE = 0.5
 _SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+# Escapes that mean the same on UTF-8 bytes as on code points (ASCII sets and literals).
+_BYTE_SAFE_ESCAPE = re.compile(r"\\[dsw\\.\-+*?()\[\]{}|^$/:=@#&%!,;<>'\"~` ]")
+
+
+def _same_on_bytes(pattern: str) -> bool:
+    """True when an anchor means the same on UTF-8 bytes as on code points: ASCII, and no
+    construct that consumes "one character" (``.``, negated classes, ``\\D``/``\\S``/``\\W``,
+    hex escapes). Such anchors run in Hyperscan's faster byte mode."""
+    if not pattern.isascii():
+        return False
+    rest = _BYTE_SAFE_ESCAPE.sub("", pattern)
+    return "\\" not in rest and "." not in rest and "[^" not in rest
+
+
+def _splice(
+    data: bytes, ends: list[int], changed: list[int], new: list[bytes]
+) -> tuple[bytes, list[int]]:
+    """``data`` (texts after a NUL each, ``ends`` as in :func:`.api.join_utf8`) with the
+    texts at the sorted indexes ``changed`` replaced by ``new``: copies the unchanged runs
+    of bytes between them instead of joining every text again."""
+    pieces: list[bytes] = []
+    out_ends = list(ends)
+    prev = 0  # where the next unchanged run of ``data`` starts
+    shift = 0
+    for k, i in enumerate(changed):
+        start = ends[i - 1] + 1 if i else 1
+        pieces += (data[prev:start], new[k])
+        prev = ends[i]
+        shift += len(new[k]) - (ends[i] - start)
+        if shift:
+            stop = changed[k + 1] if k + 1 < len(changed) else len(ends)
+            out_ends[i:stop] = [e + shift for e in ends[i:stop]]
+    pieces.append(data[prev:])
+    return b"".join(pieces), out_ends
 
 
 @dataclass
@@ -64,28 +100,33 @@ class Engine:
         self.min_score = min_score
         self._anchors: list[_Anchor] = []
         self._scan_all: list[int] = []
-        triggers = [*mapped_triggers(), REMOVAL_TRIGGER]
-        expressions: list[bytes] = [t.encode() for t in triggers]
-        flags = [hyperscan.HS_FLAG_UTF8] * len(triggers)
-        self._n_triggers = len(triggers)
-        shared: dict[tuple[str, bool], _Anchor] = {}  # one expression per distinct anchor
+        chars = mapped_triggers()
+        self._mapped_db = hyperscan.Database()
+        self._mapped_db.compile(
+            expressions=list(chars), ids=list(range(len(chars))), elements=len(chars),
+            flags=[0] * len(chars), literal=True,
+        )  # fmt: skip
+        expressions: list[bytes] = [SPACED_CJK_TRIGGER.encode()]
+        flags = [0]
+        self._n_triggers = len(expressions)
+        shared: dict[tuple[str, bool, bool], _Anchor] = {}  # one expression per distinct anchor
         for di, det in enumerate(self.detectors):
             anchors = list(det.anchors())
             if not anchors:
                 self._scan_all.append(di)
             for a in anchors:
-                known = shared.get((a.pattern, a.caseless))
+                known = shared.get((a.pattern, a.caseless, a.utf8))
                 if known is not None:
                     if di not in known.detectors:
                         known.detectors.append(di)
                     continue
-                f = hyperscan.HS_FLAG_UTF8
+                f = hyperscan.HS_FLAG_UTF8 if a.utf8 and not _same_on_bytes(a.pattern) else 0
                 if a.caseless:
                     f |= hyperscan.HS_FLAG_CASELESS
                 expressions.append(a.pattern.encode())
                 flags.append(f)
                 anchor = _Anchor(a.pattern, [di])
-                shared[(a.pattern, a.caseless)] = anchor
+                shared[(a.pattern, a.caseless, a.utf8)] = anchor
                 self._anchors.append(anchor)
         self._db = hyperscan.Database()
         try:
@@ -115,42 +156,46 @@ class Engine:
         except UnicodeEncodeError:
             texts = [_SURROGATES.sub("\ufffd", t) for t in texts]
             data = ("\x00" + "\x00".join(texts)).encode("utf-8")
-        parts = data[1:].split(b"\x00")
-        ends = ends_of(parts)
+        ends = ends_of(data[1:].split(b"\x00"))
         n_det = len(self.detectors)
         by_anchor: list[set[int]] = [set() for _ in self._anchors]
-        slow: set[int] = set()
+        remap: set[int] = set()  # hold a character the one-to-one map changes
+        remove: set[int] = set()  # may hold spaced Chinese
         n_trig = self._n_triggers
 
         def on_match(eid: int, _from: int, to: int, _flags: int, _ctx: object) -> None:
             i = bisect_right(ends, to - 1)
-            if eid < n_trig:
-                slow.add(i)
-            else:
+            if eid >= n_trig:
                 by_anchor[eid - n_trig].add(i)
+            else:
+                remove.add(i)
 
+        def on_mapped(_eid: int, _from: int, to: int, _flags: int, _ctx: object) -> None:
+            remap.add(bisect_right(ends, to - 1))
+
+        self._mapped_db.scan(data, match_event_handler=on_mapped)
         self._db.scan(data, match_event_handler=on_match)
         norm: list[str] = texts
         maps: dict[int, Normalised] = {}
         utf8 = (data, ends)  # the normalised texts' buffer
-        if slow:
+        if remap or remove:
+            changed = sorted(remap | remove)
             norm = list(texts)
-            changed = sorted(slow)
+            new: list[bytes] = []
             for i in changed:
-                n = normalise(texts[i])
+                n = normalise(texts[i], remap=i in remap)
                 maps[i] = n
                 norm[i] = n.text
-                parts[i] = n.text.encode("utf-8")
-            utf8 = (b"\x00" + b"\x00".join(parts), ends_of(parts))
+                new.append(n.text.encode("utf-8"))
+            utf8 = _splice(data, ends, changed, new)
             # Anchors again on the normalised texts of those messages only (one more pass).
-            sub = [parts[i] for i in changed]
-            sub_ends = ends_of(sub)
+            sub_ends = ends_of(new)
 
             def on_norm(eid: int, _from: int, to: int, _flags: int, _ctx: object) -> None:
                 if eid >= n_trig:
                     by_anchor[eid - n_trig].add(changed[bisect_right(sub_ends, to - 1)])
 
-            self._db.scan(b"\x00" + b"\x00".join(sub), match_event_handler=on_norm)
+            self._db.scan(b"\x00" + b"\x00".join(new), match_event_handler=on_norm)
         anchored: list[dict[str, set[int]]] = [{} for _ in range(n_det)]
         for k, a in enumerate(self._anchors):
             if by_anchor[k]:
@@ -158,12 +203,13 @@ class Engine:
                     anchored[di][a.pattern] = by_anchor[k]
         everyone = range(len(texts))
         keyed: list[tuple[tuple[int, int, str], Finding]] = []  # (message, start, detector)
+        cache = TextCache()
         for di, det in enumerate(self.detectors):
             if di in self._scan_all:
-                batch = ScanBatch(norm, everyone, md5s, utf8=utf8)
+                batch = ScanBatch(norm, everyone, md5s, utf8=utf8, cache=cache)
             elif anchored[di]:
                 found = set().union(*anchored[di].values())
-                batch = ScanBatch(norm, sorted(found), md5s, anchored[di], utf8)
+                batch = ScanBatch(norm, sorted(found), md5s, anchored[di], utf8, cache)
             else:
                 continue
             t0 = time.perf_counter()

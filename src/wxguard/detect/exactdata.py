@@ -167,7 +167,7 @@ class ExactDataMatch(Detector):
         return bool(self.indexes)
 
     def anchors(self) -> list[Anchor]:
-        return [Anchor(digit_run(6)), Anchor("@")]
+        return [digit_run(6), Anchor("@")]
 
     def scan(self, batch: ScanBatch) -> Iterable[Hit]:
         if not self.indexes or self.keyed is None:

@@ -17,18 +17,20 @@ from .api import Anchor, DetectConfig, Detector, Explanation, Hit, ScanBatch
 from .validators import OK
 
 # Separators people put inside numbers, to read them or to dodge filters.
-SEP = "[ \\-.\u00b7_]"
+SEP = "[ \\-.\u00b7_]"  # = api.NUMBER_SEPARATORS
 NO_DIGIT_BEFORE = f"(?<!\\d)(?<!\\d{SEP})"
 NO_DIGIT_AFTER = f"(?!{SEP}?\\d)"
 
 
-def digit_run(n: int) -> str:
-    """Anchor: ``n`` digits (separators allowed) starting after a non-digit.
+def digit_run(n: int) -> Anchor:
+    """Anchor: ``n`` digits (the separators of :data:`SEP` allowed) after a non-digit.
 
-    Anchored on the character before the run, it reports one match per run rather
-    than one per end position, which keeps Hyperscan callbacks rare.
+    Anchored on the byte before the run, it reports one match per run rather than one
+    per end position, which keeps Hyperscan callbacks rare. Matched on bytes (``·`` is
+    ``C2 B7``): in Hyperscan's UTF-8 mode the same anchor for 13 or 17 digits costs
+    ~0.27 µs per chat message, on bytes ~0.04.
     """
-    return f"[^\\d]\\d(?:[ \\-.\u00b7_]?\\d){{{n - 1}}}"
+    return Anchor(f"[^0-9][0-9](?:(?:[ \\-._]|\\xC2\\xB7)?[0-9]){{{n - 1}}}", utf8=False)
 
 
 def context_anchor(words: tuple[str, ...]) -> str:
@@ -55,8 +57,8 @@ class Pattern:
     name: str
     entity: str
     regex: str  # Python regex; a group named "v" is the value, else the whole match
-    anchor: str  # cheap candidate pattern (Hyperscan- and Python-compatible); "" when
-    # requires_context, which anchors on the context words instead
+    anchor: str | Anchor  # cheap candidate pattern (see Anchor); "" when requires_context,
+    # which anchors on the context words instead
     score: float  # score when it validates (or has no validator)
     validate: Callable[[str], str] | None = None  # canonical value -> "ok..." or why not
     canon: Callable[[str], str] = str
@@ -67,6 +69,11 @@ class Pattern:
     suppressed_score: float = 0.2
     window: int = 16
     caseless: bool = False
+    # For a pattern whose match is always one whole maximal digit run (bounded by
+    # NO_DIGIT_BEFORE ... NO_DIGIT_AFTER): a cheap test of a run's digits that every run it
+    # could match and validate passes. The regex then runs only on messages with such a
+    # run (order and tracking numbers fail it without a regex pass).
+    runs: Callable[[str], bool] | None = None
 
 
 _SPACES = re.compile(r"\s+")
@@ -95,11 +102,14 @@ class PatternDetector(Detector):
             for p in self.patterns
         ]
         self._value_group = {p.name: "v" in rx.groupindex for p, rx, _, _ in self._compiled}
+        self._anchor_keys = [self._anchor(p).pattern for p in self.patterns]
 
     @staticmethod
     def _anchor(p: Pattern) -> Anchor:
         if p.requires_context:  # no context word, no finding: anchor on the words
             return Anchor(context_anchor(p.context), True)
+        if isinstance(p.anchor, Anchor):
+            return p.anchor
         return Anchor(p.anchor, p.caseless)
 
     def anchors(self) -> Sequence[Anchor]:
@@ -112,10 +122,16 @@ class PatternDetector(Detector):
     def scan(self, batch: ScanBatch) -> Iterable[Hit]:
         best: dict[tuple[int, int, int], Hit] = {}
         texts = batch.texts
-        for p, rx, ctx_words, sup_words in self._compiled:
-            where = batch.anchored.get(self._anchor(p).pattern) if batch.anchored else None
+        compiled = zip(self._compiled, self._anchor_keys, strict=True)
+        for (p, rx, ctx_words, sup_words), own in compiled:
+            # With the engine's per-anchor candidates, a pattern runs only where its own
+            # anchor hit (none: skipped); without them, on every candidate.
+            where = sorted(batch.anchored.get(own, ())) if batch.anchored else batch.candidates
             has_v = self._value_group[p.name]
-            for i in sorted(where) if where is not None else batch.candidates:
+            if p.runs is not None:
+                test = p.runs
+                where = [i for i in where if any(test(d) for _, _, d in batch.digit_runs(i))]
+            for i in where:
                 for m in rx.finditer(texts[i]):
                     hit = self._judge(batch, i, m, p, ctx_words, sup_words, has_v)
                     if hit is None:

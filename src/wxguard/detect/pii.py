@@ -21,6 +21,23 @@ from .patterns import (
 from .patterns import upper_alnum as _upper
 
 # Patterns that require context are anchored on their context words (anchor "").
+# Mobiles, cards and resident IDs share one anchor, a run of 11 or more digits: one
+# Hyperscan callback per run instead of three (order and tracking numbers are common).
+_LONG_DIGITS = digit_run(11)
+
+
+# Cheap tests of a whole digit run (Pattern.runs): a regex runs only where one passes.
+def _id18_run(d: str) -> bool:  # 17 digits (+ X) or 18 starting with a province code
+    return len(d) == 17 or (len(d) == 18 and d[:2] in V.PROVINCES)
+
+
+def _mobile_run(d: str) -> bool:  # 11 digits, or 86 / 0086 + 11
+    return d[-11:-10] == "1" and (len(d) == 11 or d[:-11] in ("86", "0086"))
+
+
+def _card_run(d: str) -> bool:
+    return 13 <= len(d) <= 19 and V.card_network(d) is not None
+
 
 # Words that say "this number is not about a person".
 _NOT_PERSONAL = (
@@ -48,13 +65,14 @@ class ResidentId(PatternDetector):
             "cn-resident-id-18", "CN_RESIDENT_ID",
             NO_DIGIT_BEFORE + f"(?P<v>\\d(?:{SEP}?\\d){{16}}{SEP}?[\\dXx])(?![A-Za-z0-9])"
             + NO_DIGIT_AFTER,
-            digit_run(17), 0.9, V.resident_id, _upper, _ctx, 0.99, suppress=_NOT_PERSONAL,
-            suppressed_score=0.3,
+            _LONG_DIGITS, 0.9, V.resident_id, _upper, _ctx, 0.99, suppress=_NOT_PERSONAL,
+            suppressed_score=0.3, runs=_id18_run,
         ),
         Pattern(
             "cn-resident-id-15", "CN_RESIDENT_ID",
             NO_DIGIT_BEFORE + "(?P<v>\\d{15})" + NO_DIGIT_AFTER,
             "", 0.3, V.resident_id_15, _digits, _ctx, 0.85, requires_context=True,
+            runs=lambda d: len(d) == 15,
         ),
     )  # fmt: skip
 
@@ -92,8 +110,8 @@ class Mobile(PatternDetector):
             "cn-mobile", "CN_MOBILE",
             NO_DIGIT_BEFORE + f"(?:(?:\\+|00)?86{SEP}?)?(?P<v>1{SEP}?[3-9](?:{SEP}?\\d){{9}})"
             + NO_DIGIT_AFTER,
-            digit_run(11), 0.8, _mobile, _mobile_canon, _PHONE_CTX, 0.95, suppress=_NOT_PERSONAL,
-            suppressed_score=0.3,
+            _LONG_DIGITS, 0.8, _mobile, _mobile_canon, _PHONE_CTX, 0.95, suppress=_NOT_PERSONAL,
+            suppressed_score=0.3, runs=_mobile_run,
         ),
     )  # fmt: skip
 
@@ -128,7 +146,7 @@ class Landline(PatternDetector):
             "cn-landline-compact", "CN_LANDLINE",
             NO_DIGIT_BEFORE + f"(?P<v>{_area}\\d{{7,8}})" + NO_DIGIT_AFTER,
             "", 0.3, _landline, _digits, (*_PHONE_CTX, "座机", "总机", "传真", "fax"), 0.9,
-            requires_context=True,
+            requires_context=True, runs=lambda d: 10 <= len(d) <= 12 and d[0] == "0",
         ),
     )  # fmt: skip
 
@@ -153,10 +171,10 @@ class BankCard(PatternDetector):
         Pattern(
             "payment-card", "BANK_CARD",
             NO_DIGIT_BEFORE + f"(?P<v>\\d(?:{SEP}?\\d){{12,18}})" + NO_DIGIT_AFTER,
-            digit_run(13), 0.85, _card, _digits,
+            _LONG_DIGITS, 0.85, _card, _digits,
             ("卡号", "银行卡", "账号", "帐号", "开户行", "信用卡", "借记卡", "储蓄卡", "打到",
              "转到", "户名", "收款", "card", "visa", "mastercard", "account"),
-            0.98, suppress=_NOT_PERSONAL, suppressed_score=0.3,
+            0.98, suppress=_NOT_PERSONAL, suppressed_score=0.3, runs=_card_run,
         ),
     )  # fmt: skip
 
