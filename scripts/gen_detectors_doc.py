@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from wxguard.detect.api import DetectConfig
-from wxguard.detect.lexicon import builtin_lexicon_files, load_lexicon
+from wxguard.detect.lexiconfile import builtin_lexicon_files, load_lexicon
 from wxguard.detect.linear import shipped_model
 from wxguard.detect.namemodel import names_model
 from wxguard.detect.registry import DetectorRegistry

@@ -11,7 +11,8 @@ import pytest
 from conftest import run_cli
 from wxguard.detect.api import DetectConfig
 from wxguard.detect.engine import Engine
-from wxguard.detect.lexicon import LexiconDetector, LexiconError, load_lexicon
+from wxguard.detect.lexicon import LexiconDetector
+from wxguard.detect.lexiconfile import LexiconError, load_lexicon
 
 
 def write(tmp_path: Path, body: str, name: str = "lex.toml") -> Path:

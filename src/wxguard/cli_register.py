@@ -16,7 +16,7 @@ from .cli import DataOpt, FormatOpt, OutputFormat, _esc, _print_json, _table, ap
 from .cli_detect import _detect_errors
 from .detect.docprint import build_print, load_prints, prints_dir, save_print
 from .detect.exactdata import build_index, edm_dir, load_indexes, save_index
-from .detect.lexicon import LexiconError, builtin_lexicon_files, lexicon_files, load_lexicon
+from .detect.lexiconfile import LexiconError, builtin_lexicon_files, lexicon_files, load_lexicon
 from .detect.registered import remove_item
 from .detect.scan import edm_hash
 

@@ -2,17 +2,18 @@
 
 For a batch of messages:
 
-1. the original texts are joined (NUL-separated) and scanned once with a Hyperscan
-   database holding every detector's anchors plus the *normalisation triggers*
-   (characters the one-to-one map changes, zero-width characters, spaced Chinese);
-2. only messages that hit a trigger are normalised (:mod:`.textnorm`); one more
-   Hyperscan pass over just their normalised texts re-checks the anchors, so
-   ``１３８００１３８０００`` still reaches the mobile detector;
+1. the original texts are joined (NUL-separated) into one UTF-8 buffer, scanned once
+   with a Hyperscan database of every detector's anchors plus the spaced-Chinese trigger
+   (byte mode wherever a pattern means the same on bytes), and once with a literal
+   database of the characters the one-to-one map changes;
+2. only messages that hit a trigger are normalised (:mod:`.textnorm`) and spliced back
+   into the buffer; one more pass over just their normalised texts re-checks the
+   anchors, so ``１３８００１３８０００`` still reaches the mobile detector;
 3. each detector scans its candidate messages (detectors without anchors see all);
    a detector that raises is reported and skipped, the others go on;
 4. spans are mapped back to the original text and values replaced by fingerprints.
 
-Most chat messages hit nothing in step 1 and cost one pass of native code.
+Most chat messages hit nothing in step 1 and cost two passes of native code.
 """
 
 from __future__ import annotations
@@ -45,6 +46,21 @@ def _same_on_bytes(pattern: str) -> bool:
         return False
     rest = _BYTE_SAFE_ESCAPE.sub("", pattern)
     return "\\" not in rest and "." not in rest and "[^" not in rest
+
+
+def _encode(texts: list[str]) -> tuple[list[str], bytes, list[int]]:
+    """The texts (NUL, our separator, replaced; lone surrogates too, which UTF-8 cannot
+    hold), their UTF-8 buffer with a NUL before each, and ``ends`` (:func:`.api.join_utf8`)."""
+    joined = "\x00".join(texts)
+    if joined.count("\x00") != len(texts) - 1:  # a text holds NUL
+        texts = [t.replace("\x00", " ") for t in texts]
+        joined = "\x00".join(texts)
+    try:
+        data = ("\x00" + joined).encode("utf-8")
+    except UnicodeEncodeError:
+        texts = [_SURROGATES.sub("\ufffd", t) for t in texts]
+        data = ("\x00" + "\x00".join(texts)).encode("utf-8")
+    return texts, data, ends_of(data[1:].split(b"\x00"))
 
 
 def _splice(
@@ -146,57 +162,14 @@ class Engine:
         result = ScanResult()
         if not items:
             return result
-        texts = [t for _, t in items]
-        joined = "\x00".join(texts)
-        if joined.count("\x00") != len(texts) - 1:  # a text holds NUL: our separator
-            texts = [t.replace("\x00", " ") for t in texts]
-            joined = "\x00".join(texts)
-        try:
-            data = ("\x00" + joined).encode("utf-8")
-        except UnicodeEncodeError:
-            texts = [_SURROGATES.sub("\ufffd", t) for t in texts]
-            data = ("\x00" + "\x00".join(texts)).encode("utf-8")
-        ends = ends_of(data[1:].split(b"\x00"))
-        n_det = len(self.detectors)
-        by_anchor: list[set[int]] = [set() for _ in self._anchors]
-        remap: set[int] = set()  # hold a character the one-to-one map changes
-        remove: set[int] = set()  # may hold spaced Chinese
-        n_trig = self._n_triggers
-
-        def on_match(eid: int, _from: int, to: int, _flags: int, _ctx: object) -> None:
-            i = bisect_right(ends, to - 1)
-            if eid >= n_trig:
-                by_anchor[eid - n_trig].add(i)
-            else:
-                remove.add(i)
-
-        def on_mapped(_eid: int, _from: int, to: int, _flags: int, _ctx: object) -> None:
-            remap.add(bisect_right(ends, to - 1))
-
-        self._mapped_db.scan(data, match_event_handler=on_mapped)
-        self._db.scan(data, match_event_handler=on_match)
+        texts, data, ends = _encode([t for _, t in items])
+        by_anchor, remap, remove = self._first_pass(data, ends)
         norm: list[str] = texts
         maps: dict[int, Normalised] = {}
         utf8 = (data, ends)  # the normalised texts' buffer
         if remap or remove:
-            changed = sorted(remap | remove)
-            norm = list(texts)
-            new: list[bytes] = []
-            for i in changed:
-                n = normalise(texts[i], remap=i in remap)
-                maps[i] = n
-                norm[i] = n.text
-                new.append(n.text.encode("utf-8"))
-            utf8 = _splice(data, ends, changed, new)
-            # Anchors again on the normalised texts of those messages only (one more pass).
-            sub_ends = ends_of(new)
-
-            def on_norm(eid: int, _from: int, to: int, _flags: int, _ctx: object) -> None:
-                if eid >= n_trig:
-                    by_anchor[eid - n_trig].add(changed[bisect_right(sub_ends, to - 1)])
-
-            self._db.scan(b"\x00" + b"\x00".join(new), match_event_handler=on_norm)
-        anchored: list[dict[str, set[int]]] = [{} for _ in range(n_det)]
+            norm, maps, utf8 = self._slow_path(texts, data, ends, remap, remove, by_anchor)
+        anchored: list[dict[str, set[int]]] = [{} for _ in self.detectors]
         for k, a in enumerate(self._anchors):
             if by_anchor[k]:
                 for di in a.detectors:
@@ -224,6 +197,60 @@ class Engine:
         keyed.sort(key=lambda kf: kf[0])  # message order, then position, then detector
         result.findings = [f for _, f in keyed]
         return result
+
+    def _first_pass(
+        self, data: bytes, ends: list[int]
+    ) -> tuple[list[set[int]], set[int], set[int]]:
+        """Messages per anchor, messages holding a character the one-to-one map changes,
+        and messages that may hold spaced Chinese: two Hyperscan passes over the batch."""
+        by_anchor: list[set[int]] = [set() for _ in self._anchors]
+        remap: set[int] = set()
+        remove: set[int] = set()
+        n_trig = self._n_triggers
+
+        def on_match(eid: int, _from: int, to: int, _flags: int, _ctx: object) -> None:
+            i = bisect_right(ends, to - 1)
+            if eid >= n_trig:
+                by_anchor[eid - n_trig].add(i)
+            else:
+                remove.add(i)
+
+        def on_mapped(_eid: int, _from: int, to: int, _flags: int, _ctx: object) -> None:
+            remap.add(bisect_right(ends, to - 1))
+
+        self._mapped_db.scan(data, match_event_handler=on_mapped)
+        self._db.scan(data, match_event_handler=on_match)
+        return by_anchor, remap, remove
+
+    def _slow_path(
+        self,
+        texts: list[str],
+        data: bytes,
+        ends: list[int],
+        remap: set[int],
+        remove: set[int],
+        by_anchor: list[set[int]],
+    ) -> tuple[list[str], dict[int, Normalised], tuple[bytes, list[int]]]:
+        """Normalise the messages a trigger flagged, splice them into the batch buffer, and
+        add the candidates their normalised texts make (one more pass over them only)."""
+        changed = sorted(remap | remove)
+        norm = list(texts)
+        maps: dict[int, Normalised] = {}
+        new: list[bytes] = []
+        for i in changed:
+            n = normalise(texts[i], remap=i in remap)
+            maps[i] = n
+            norm[i] = n.text
+            new.append(n.text.encode("utf-8"))
+        sub_ends = ends_of(new)
+        n_trig = self._n_triggers
+
+        def on_norm(eid: int, _from: int, to: int, _flags: int, _ctx: object) -> None:
+            if eid >= n_trig:
+                by_anchor[eid - n_trig].add(changed[bisect_right(sub_ends, to - 1)])
+
+        self._db.scan(b"\x00" + b"\x00".join(new), match_event_handler=on_norm)
+        return norm, maps, _splice(data, ends, changed, new)
 
     def _collect(
         self,

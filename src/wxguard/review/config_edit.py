@@ -19,7 +19,7 @@ from typing import Any
 
 from .. import audit
 from ..archive import Archive
-from ..detect.lexicon import LexiconError, builtin_lexicon_files, lexicon_files, load_lexicon
+from ..detect.lexiconfile import LexiconError, builtin_lexicon_files, lexicon_files, load_lexicon
 from ..policy.pack import FOLDER, builtin_files, detector_ids, load_policies
 from ..policy.spec import PolicyError, parse_policy
 
