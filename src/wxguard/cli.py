@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -40,9 +39,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 keys_app = typer.Typer(help="Manage the archive's keys.", no_args_is_help=True)
-demo_app = typer.Typer(help="The demo company: generate data, or load and show it.")
 app.add_typer(keys_app, name="keys")
-app.add_typer(demo_app, name="demo")
 
 _ALL_FORMATS = (*FORMATS, *WECHAT_FORMATS)
 err = Console(stderr=True)
@@ -314,88 +311,8 @@ def _print_ingest(r: dict[str, Any]) -> None:
         out.print(f"  quarantined {n:,} × {_esc(reason)}", highlight=False)
 
 
-@app.command()
-def verify(
-    data: DataOpt = None,
-    seal: Annotated[
-        bool, typer.Option("--seal", help="Sign a checkpoint over unsealed records first")
-    ] = False,
-    output: FormatOpt = OutputFormat.text,
-) -> None:
-    """Recompute every hash, decrypt every record and check every checkpoint signature."""
-    from .verify import verify as run_verify
-
-    d = resolve_data_dir(data)
-    with errors(), Archive.open(d, write=seal) as a:
-        if seal:
-            a.seal_checkpoint()
-        with _progress() as bar:
-            task = bar.add_task("verifying", total=a.ledger_size or None)
-            rep = run_verify(a, lambda n: bar.update(task, completed=n))
-    if output == OutputFormat.json:
-        _print_json(rep.as_dict())
-    else:
-        status = "[bold green]OK[/]" if rep.ok else "[bold red]FAILED[/]"
-        out.print(
-            f"{status}: {rep.records:,} ledger records "
-            f"({rep.messages:,} messages, {rep.blobs:,} blobs, "
-            f"{rep.audit_events:,} audit events), "
-            f"{rep.checkpoints} checkpoints; signing key {rep.public_key_fingerprint}"
-        )
-        if rep.tombstones:
-            rules = ", ".join(f"{n:,} under {r}" for r, n in sorted(rep.disposed_by_rule.items()))
-            out.print(
-                f"Disposed under retention: {rep.disposed.get('message', 0):,} messages, "
-                f"{rep.disposed.get('blob', 0):,} blobs ({rep.tombstones:,} tombstones"
-                + (f"; {rules}" if rules else "")
-                + ")"
-            )
-        for w in rep.warnings:
-            out.print(f"[yellow]warning:[/] {_esc(w)}")
-        for p in rep.problems[:20]:
-            out.print(f"[red]✗[/] {_esc(str(p))}", highlight=False)
-    if not rep.ok:
-        raise typer.Exit(1)
-
-
-@app.command()
-def proof(
-    message_id: Annotated[
-        str | None, typer.Argument(help="Message id (source:msgid or msgid)")
-    ] = None,
-    data: DataOpt = None,
-    out_file: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Write the proof here")
-    ] = None,
-    check: Annotated[
-        Path | None, typer.Option("--check", help="Verify a proof file offline")
-    ] = None,
-    public_key: Annotated[
-        str | None, typer.Option(help="Expected signing key (hex) for --check")
-    ] = None,
-) -> None:
-    """Write an inclusion proof for a message, or check one offline (--check FILE)."""
-    from . import proofcheck
-
-    if check is not None:
-        args = [str(check)] + (["--public-key", public_key] if public_key else [])
-        raise typer.Exit(proofcheck.main(args))
-    if not message_id:
-        fail("give a MESSAGE_ID, or --check FILE")
-    from .proof import build_proof
-
-    with errors(), Archive.open(resolve_data_dir(data)) as a:
-        doc = build_proof(a, message_id or "")
-    text = json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
-    if out_file is None:
-        sys.stdout.write(text)
-    else:
-        fd = os.open(out_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        err.print(
-            f"Proof for {doc['message_id']} written to {out_file} (contains the message's content)."
-        )
+# `verify` and `proof` (cli_ledger.py) register here, keeping `--help` in workflow order.
+from . import cli_ledger  # noqa: E402, F401
 
 
 @app.command()
@@ -504,129 +421,6 @@ def keys_rotate(
     out.print(msg)
 
 
-@demo_app.callback(invoke_without_command=True)
-def demo(
-    ctx: typer.Context,
-    data: DataOpt = None,
-    messages: Annotated[int, typer.Option(help="How many messages")] = 20_000,
-    seed: Annotated[int, typer.Option(help="Random seed")] = 7,
-    keep_input: Annotated[
-        Path | None,
-        typer.Option(help="Keep the generated input (messages, directory, truth) in this folder"),
-    ] = None,
-    output: FormatOpt = OutputFormat.text,
-    serve: Annotated[
-        bool, typer.Option(help="Then serve the review app with a demo login (Ctrl-C stops)")
-    ] = True,
-    port: Annotated[int, typer.Option(help="Port for the review app")] = 8765,
-) -> None:
-    """Generate the demo company, ingest, scan and evaluate it, then serve the review app."""
-    if ctx.invoked_subcommand is not None:
-        return
-    from .demo.generator import generate
-
-    d = resolve_data_dir(data)
-    with errors():
-        if not (d / "archive.db").exists():
-            Archive.create(d).close()
-            err.print(f"Created archive in {d}")
-        # Plaintext input stays out of the data directory unless the user asks to keep it.
-        with tempfile.TemporaryDirectory(prefix="wxguard-demo-") as tmp:
-            src = (keep_input or Path(tmp)) / "demo.jsonl"
-            summary = generate(src, messages, seed)
-            where = f" in {src.parent}" if keep_input else ""
-            err.print(
-                f"Generated {messages:,} demo messages "
-                f"({summary['planted']} planted risky items){where}"
-            )
-            with Archive.open(d, write=True) as a:
-                total, _files = run_ingest(
-                    a, [src.with_name("demo.directory.jsonl"), src], "auto", "wecom"
-                )
-        scanned = _demo_scan(d, summary["approvals"])
-        from .stats import collect
-
-        with Archive.open(d) as a:
-            s = collect(a)
-    if output == OutputFormat.json:
-        _print_json({"generated": summary, "ingest": _counts(total), "stats": s, "scan": scanned})
-    else:
-        _print_demo(d, total, s, scanned)
-    if serve:
-        from .cli_review import serve_archive
-        from .demo.setup import demo_login
-
-        with errors():
-            login = demo_login(d)
-        banner = (
-            f"Sign in as [bold]{login.user}[/] with password [bold]{login.password}[/] and the "
-            f"code from `wxguard demo code --data {d}` (or add the authenticator secret "
-            f"{login.totp_secret} to any TOTP app)."
-        )
-        with errors():
-            serve_archive(d, "127.0.0.1", port, None, None, False, banner)
-
-
-def _print_demo(d: Path, total: Counts, s: dict[str, Any], scanned: dict[str, Any]) -> None:
-    out.print(
-        f"Ingested {total.imported:,} messages "
-        f"({total.duplicates:,} re-delivered duplicates skipped)."
-    )
-    print_stats(s)
-    top = ", ".join(f"{k} {v:,}" for k, v in list(scanned["by_entity"].items())[:8])
-    out.print(f"Scanned: {scanned['findings']:,} findings ({top})")
-    out.print(
-        f"Policies: {scanned['alerts']:,} alerts over {scanned['alert_messages']:,} messages;"
-        f" {scanned['sampled']:,} messages sampled for review"
-    )
-    out.print(
-        f"Next: [bold]wxguard verify --data {d}[/], [bold]wxguard stats --data {d}[/], "
-        f"[bold]wxguard alerts list --data {d}[/]"
-    )
-
-
-def _demo_scan(d: Path, approvals: dict[str, list[str]]) -> dict[str, Any]:
-    from .demo.setup import scan_and_evaluate
-
-    return scan_and_evaluate(d, approvals)
-
-
-@demo_app.command("code")
-def demo_code(data: DataOpt = None) -> None:
-    """Print the demo user's current authentication code (demo archives only)."""
-    from .demo.setup import ACTOR, DEMO_USER
-    from .review.accounts import AccountError, current_totp
-
-    with errors(), Archive.open(resolve_data_dir(data)) as a:
-        made_by_demo = a.conn.execute(
-            "SELECT 1 FROM audit WHERE action = 'user-add' AND subject = ? AND actor = ?",
-            (f"user:{DEMO_USER}", ACTOR),
-        ).fetchone()
-        if not made_by_demo:
-            fail("this archive has no demo user; run `wxguard demo` first")
-        try:
-            out.print(current_totp(a, DEMO_USER))
-        except AccountError:
-            fail("this archive has no demo user; run `wxguard demo` first")
-
-
-@demo_app.command("generate")
-def demo_generate(
-    out_file: Annotated[Path, typer.Option("--out", "-o", help="Messages JSONL to write")],
-    messages: Annotated[int, typer.Option(help="How many messages")] = 20_000,
-    seed: Annotated[int, typer.Option(help="Random seed")] = 7,
-) -> None:
-    """Write demo WeCom JSONL plus .directory.jsonl and .truth.jsonl beside it."""
-    from .demo.generator import generate
-
-    t0 = time.perf_counter()
-    s = generate(out_file, messages, seed)
-    err.print(
-        f"Wrote {messages:,} messages ({s['planted']} planted items) in "
-        f"{time.perf_counter() - t0:.1f} s: {', '.join(s['files'].values())}"
-    )
-
-
 def main() -> None:
     app()
 
@@ -634,6 +428,7 @@ def main() -> None:
 # Commands defined in their own modules register on `app` when imported (kept out of this hub).
 from . import (  # noqa: E402, F401
     cli_capture,
+    cli_demo,
     cli_detect,
     cli_discovery,
     cli_imports,
