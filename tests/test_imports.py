@@ -659,7 +659,7 @@ def test_an_export_of_an_imported_device_adds_nothing_twice(
 def test_retention_disposes_imported_media_and_verify_still_passes(
     device: W.Device, tmp_path: Path
 ) -> None:
-    from wxguard import retention
+    from wxguard import disposal, retention
     from wxguard.retention import Rule
 
     src = W.write_pc3(tmp_path / "in", device)
@@ -685,7 +685,7 @@ def test_retention_disposes_imported_media_and_verify_still_passes(
         now = newest + 2 * 365 * 86_400_000
         plan = retention.plan(a, now)
         assert set(plan.freed_blobs) == voice_blobs
-        rep = retention.apply(a, "officer", now)
+        rep = disposal.apply(a, "officer", now)
         voices = sum(1 for m in got.values() if m.kind == "voice")
         assert (rep.messages, rep.blobs) == (voices, len(voice_blobs))
         assert not any(a.blobs.exists(b) for b in voice_blobs)  # gone from the blob store

@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from conftest import directory_of, load, run_cli
-from wxguard import audit, holds, retention
+from wxguard import audit, disposal, holds, retention
 from wxguard.archive import Archive
 from wxguard.exports import package
 from wxguard.exports.package import ExportError, ExportScope
@@ -91,7 +91,7 @@ def test_disposal_keeps_held_data_and_verify_reports_tombstones(data: Path) -> N
         total = a.conn.execute("SELECT count(*) FROM messages").fetchone()[0]
         assert len(p.dispose) == total - n_conv and p.held == {h.id: n_conv}
         assert retention.plan(a, _newest(a) + 86_400_000).dispose == []  # not yet expired
-        rep = retention.apply(a, "officer", now)
+        rep = disposal.apply(a, "officer", now)
         assert rep.messages == total - n_conv and rep.held == n_conv
         left = {bytes(r[0]) for r in a.conn.execute("SELECT conv_fp FROM messages")}
         assert left == {conv}
@@ -108,15 +108,15 @@ def test_disposal_keeps_held_data_and_verify_reports_tombstones(data: Path) -> N
         assert v.disposed_by_rule == {"all-1y": rep.messages}
         # the certificate is signed; altering it is detected
         cert = orjson.loads(Path(rep.certificate_path).read_bytes())
-        assert retention.check_certificate(cert, a.keys.public_key)
+        assert disposal.check_certificate(cert, a.keys.public_key)
         assert cert["holds_in_force"][0]["kept"] == n_conv
         cert["disposed"]["messages"] -= 1
         with pytest.raises(RetentionError, match="altered"):
-            retention.check_certificate(cert)
+            disposal.check_certificate(cert)
         # release the hold: the rest goes, and whole buckets are crypto-shredded
         holds.release(a, h.id, "matter closed", "counsel")
         keys = a.conn.execute("SELECT count(*) FROM data_keys WHERE wrapped IS NOT NULL").fetchone()
-        rep2 = retention.apply(a, "officer", now)
+        rep2 = disposal.apply(a, "officer", now)
         assert rep2.messages == n_conv
         assert len(rep2.keys_destroyed) == keys[0] > 0
         assert a.conn.execute("SELECT count(*) FROM messages").fetchone()[0] == 0

@@ -395,7 +395,8 @@ def retention_apply(
     output: FormatOpt = OutputFormat.text,
 ) -> None:
     """Dispose of expired, unheld messages; writes a signed disposition certificate."""
-    from .retention import apply, plan
+    from .disposal import apply
+    from .retention import plan
     from .search.index import SearchIndex
 
     d = resolve_data_dir(data)
@@ -439,7 +440,7 @@ def retention_certificate(
     data: DataOpt = None,
 ) -> None:
     """Check a disposition certificate's signature (against this archive's key when --data)."""
-    from .retention import check_certificate
+    from .disposal import check_certificate
 
     try:
         doc = orjson.loads(path.read_bytes())

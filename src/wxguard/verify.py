@@ -19,10 +19,10 @@ from . import holds, retention
 from .archive import Archive
 from .audit import audit_leaf
 from .crypto import IntegrityError, KeyProblem, open_sealed
+from .disposal import tombstone_leaf
 from .ledger import GENESIS, Frontier, chain_next, checkpoint_message, leaf_hash
 from .model import message_id
 from .proofcheck import commitment, ed25519_verify, key_fingerprint, split_plaintext
-from .retention import tombstone_leaf
 from .seal import blob_stored_digest, message_stored_digest, open_body
 
 MAX_REPORTED = 100
