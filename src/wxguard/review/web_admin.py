@@ -91,16 +91,19 @@ def add_routes(api: FastAPI, wx: App) -> None:
 
     # ---------------------------------------------------------------- users
 
-    @api.get("/users", response_class=HTMLResponse, include_in_schema=False)
-    async def users_page(request: Request, v: Viewer = Depends(need("user-admin"))) -> HTMLResponse:
+    def users_view(request: Request, enrolment: Any) -> HTMLResponse:
         return wx.page(
             request,
             "users.html",
             users=accounts.list_users(wx.archive),
             roles=ROLES,
             permissions=PERMISSIONS,
-            enrolment=None,
+            enrolment=enrolment,
         )
+
+    @api.get("/users", response_class=HTMLResponse, include_in_schema=False)
+    async def users_page(request: Request, v: Viewer = Depends(need("user-admin"))) -> HTMLResponse:
+        return users_view(request, None)
 
     def _users_action(
         f: dict[str, str], name: str, action: str, actor: str
@@ -140,14 +143,7 @@ def add_routes(api: FastAPI, wx: App) -> None:
             return back("/users", f"not done: {e}")
         if enrolment is None:
             return back("/users", f"{action}: {name} done")
-        return wx.page(
-            request,
-            "users.html",
-            users=accounts.list_users(wx.archive),
-            roles=ROLES,
-            permissions=PERMISSIONS,
-            enrolment=enrolment,
-        )
+        return users_view(request, enrolment)
 
     @api.get("/api/v1/users", tags=["users"])
     async def api_users(v: Viewer = Depends(need("user-admin"))) -> list[dict[str, Any]]:
