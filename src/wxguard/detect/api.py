@@ -110,22 +110,19 @@ def digit_runs(text: str) -> list[tuple[int, int, str]]:
     fewer than :data:`MIN_RUN` digits are left out (dates, counts, prices)."""
     out: list[tuple[int, int, str]] = []
     for m in _RUN.finditer(text):
-        start = m.start()
-        chunk = m.group()
+        start, chunk = m.start(), m.group()
         if chunk.isdigit():  # the common case: no separators at all
             out.append((start, m.end(), chunk))
             continue
         chunk = chunk.rstrip(NUMBER_SEPARATORS)
         pos = 0
-        for d in _DOUBLE_SEP.finditer(chunk):  # two separators end a run
-            out.append((start + pos, start + d.start(), chunk[pos : d.start()]))
-            pos = d.end()
-        out.append((start + pos, start + len(chunk), chunk[pos:]))
-    return [
-        (s, e, digits)
-        for s, e, piece in out
-        if len(digits := piece.translate(_DROP_SEPS)) >= MIN_RUN
-    ]
+        for d in (*_DOUBLE_SEP.finditer(chunk), None):  # two separators end a run
+            stop = d.start() if d is not None else len(chunk)
+            digits = chunk[pos:stop].translate(_DROP_SEPS)
+            if len(digits) >= MIN_RUN:
+                out.append((start + pos, start + stop, digits))
+            pos = d.end() if d is not None else stop
+    return out
 
 
 def join_utf8(texts: Sequence[str]) -> tuple[bytes, list[int]]:
@@ -135,6 +132,11 @@ def join_utf8(texts: Sequence[str]) -> tuple[bytes, list[int]]:
     ``ends[i-1] + 1 .. ends[i]`` (``bisect_right(ends, offset)`` finds the text of a byte)."""
     data = ("\x00" + "\x00".join(texts)).encode("utf-8")
     return data, ends_of(data[1:].split(b"\x00"))
+
+
+def text_start(ends: Sequence[int], i: int) -> int:
+    """Where text ``i`` begins in a :func:`join_utf8` buffer (after its NUL)."""
+    return ends[i - 1] + 1 if i else 1
 
 
 def ends_of(parts: Iterable[Sized]) -> list[int]:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import hyperscan
 
-from .api import Detector, Finding, Hit, ScanBatch, TextCache, ends_of
+from .api import Detector, Finding, Hit, ScanBatch, TextCache, ends_of, join_utf8, text_start
 from .textnorm import SPACED_CJK_TRIGGER, Normalised, mapped_triggers, normalise
 
 Fingerprint = Callable[[str], str]
@@ -50,17 +50,16 @@ def _same_on_bytes(pattern: str) -> bool:
 
 def _encode(texts: list[str]) -> tuple[list[str], bytes, list[int]]:
     """The texts (NUL, our separator, replaced; lone surrogates too, which UTF-8 cannot
-    hold), their UTF-8 buffer with a NUL before each, and ``ends`` (:func:`.api.join_utf8`)."""
-    joined = "\x00".join(texts)
-    if joined.count("\x00") != len(texts) - 1:  # a text holds NUL
-        texts = [t.replace("\x00", " ") for t in texts]
-        joined = "\x00".join(texts)
+    hold) and their :func:`.api.join_utf8` buffer and ``ends``."""
     try:
-        data = ("\x00" + joined).encode("utf-8")
+        data, ends = join_utf8(texts)
     except UnicodeEncodeError:
         texts = [_SURROGATES.sub("\ufffd", t) for t in texts]
-        data = ("\x00" + "\x00".join(texts)).encode("utf-8")
-    return texts, data, ends_of(data[1:].split(b"\x00"))
+        data, ends = join_utf8(texts)
+    if len(ends) != len(texts):  # a text holds NUL
+        texts = [t.replace("\x00", " ") for t in texts]
+        data, ends = join_utf8(texts)
+    return texts, data, ends
 
 
 def _splice(
@@ -74,7 +73,7 @@ def _splice(
     prev = 0  # where the next unchanged run of ``data`` starts
     shift = 0
     for k, i in enumerate(changed):
-        start = ends[i - 1] + 1 if i else 1
+        start = text_start(ends, i)
         pieces += (data[prev:start], new[k])
         prev = ends[i]
         shift += len(new[k]) - (ends[i] - start)

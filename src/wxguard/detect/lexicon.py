@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import hyperscan
 
-from .api import DetectConfig, Detector, Explanation, Hit, ScanBatch, ends_of
+from .api import DetectConfig, Detector, Explanation, Hit, ScanBatch, ends_of, text_start
 from .lexiconfile import LexiconError, builtin_lexicon_files, lexicon_files, load_lexicon
 from .textnorm import normalise_term
 
@@ -120,7 +120,7 @@ class LexiconDetector(Detector):
                 codes = {code[eid] for eid, _ in raw}
                 if 0 not in codes and not any(c & 1 and c + 1 in codes for c in codes if c > 0):
                     continue  # only `unless` terms or one side of a rule: nothing can fire
-                msg_start = ends[i - 1] + 1 if i else 1
+                msg_start = text_start(ends, i)
                 hits = []
                 for eid, to in raw:
                     t = terms[eid]
@@ -146,32 +146,21 @@ class LexiconDetector(Detector):
         joined = ""
         starts: list[int] = []
         for k, (lex, rx) in enumerate(self._regexes):
-            spans: Iterable[tuple[int, re.Match[str]]]
+            spans: Iterable[tuple[int, re.Match[str], int]]  # (message, match, its offset)
             if k in flagged:
-                spans = ((i, m) for i in sorted(flagged[k]) for m in rx.finditer(texts[i]))
+                spans = ((i, m, 0) for i in sorted(flagged[k]) for m in rx.finditer(texts[i]))
             elif _anchored(rx):
-                spans = ((i, m) for i, t in enumerate(texts) for m in rx.finditer(t))
+                spans = ((i, m, 0) for i, t in enumerate(texts) for m in rx.finditer(t))
             else:
                 if not starts:
                     joined = "\x00".join(texts)
                     starts = [0, *ends_of(texts)]
-                spans = self._joined_matches(rx, joined, starts, texts)
-            for i, m in spans:
+                spans = _joined_matches(rx, joined, starts, texts)
+            for i, m, off in spans:
                 expl = Explanation(pattern=f"lexicon:{lex.id} regex:{rx.pattern}",
                                    base_score=lex.score)  # fmt: skip
-                yield Hit(i, m.start(), m.end(), lex.entity, lex.score, m.group().lower(), expl)
-
-    @staticmethod
-    def _joined_matches(
-        rx: re.Pattern[str], joined: str, starts: list[int], texts: Sequence[str]
-    ) -> Iterator[tuple[int, re.Match[str]]]:
-        for m in rx.finditer(joined):
-            i = bisect_right(starts, m.start()) - 1
-            if m.end() - starts[i] <= len(texts[i]):  # (else it crossed into the next one)
-                # the same match on the message's own text, for offsets within it
-                own = rx.match(texts[i], m.start() - starts[i])
-                if own is not None:
-                    yield i, own
+                s, e = m.start() - off, m.end() - off
+                yield Hit(i, s, e, lex.entity, lex.score, m.group().lower(), expl)
 
     def _emit(self, i: int, hits: list[tuple[int, int, _Term]]) -> Iterator[Hit]:
         sides: dict[tuple[int, int], tuple[list[tuple[int, int, _Term]], ...]] = {}
@@ -217,6 +206,17 @@ class LexiconDetector(Detector):
                 base_score=rule.score,
             )
             yield Hit(i, s, e, rule.entity, rule.score, f"{t1.term}~{t2.term}".lower(), expl)
+
+
+def _joined_matches(
+    rx: re.Pattern[str], joined: str, starts: list[int], texts: Sequence[str]
+) -> Iterator[tuple[int, re.Match[str], int]]:
+    """Matches of ``rx`` over the batch's texts joined by NUL, each with its message and
+    that message's offset in ``joined``; a match crossing into the next message is dropped."""
+    for m in rx.finditer(joined):
+        i = bisect_right(starts, m.start()) - 1
+        if m.end() - starts[i] <= len(texts[i]):
+            yield i, m, starts[i]
 
 
 def _closest(
