@@ -18,6 +18,20 @@ def add_routes(api: FastAPI, wx: App) -> None:
 
     # ---------------------------------------------------------------- policies, lexicons
 
+    def policy_view(
+        request: Request,
+        pid: str,
+        src: str,
+        status: int = 200,
+        error: str = "",
+        results: list[dict[str, Any]] | None = None,
+        sample: str = "",
+    ) -> HTMLResponse:
+        return wx.page(
+            request, "policy.html", status, pid=pid, source=src, error=error, results=results,
+            sample=sample,
+        )  # fmt: skip
+
     @api.get("/policies", response_class=HTMLResponse, include_in_schema=False)
     async def policies_page(
         request: Request, v: Viewer = Depends(need("policy-read"))
@@ -60,9 +74,7 @@ def add_routes(api: FastAPI, wx: App) -> None:
             if not v.user.can("policy-edit"):
                 raise
             src = f"id: {pid}\nversion: 1\nname: \nbehaviour: \nseverity: medium\nwhen:\n"
-        return wx.page(
-            request, "policy.html", pid=pid, source=src, error="", results=None, sample=""
-        )
+        return policy_view(request, pid, src)
 
     @api.post("/policies/{pid}/test", response_class=HTMLResponse, include_in_schema=False)
     async def policy_test_form(
@@ -78,9 +90,7 @@ def add_routes(api: FastAPI, wx: App) -> None:
             f.get("group") == "on",
         )
         src = config_edit.policy_source(wx.archive.data_dir, pid)
-        return wx.page(
-            request, "policy.html", pid=pid, source=src, error="", results=results, sample=sample
-        )
+        return policy_view(request, pid, src, results=results, sample=sample)
 
     @api.post("/policies/{pid}", response_class=HTMLResponse, include_in_schema=False)
     async def policy_save_form(
@@ -90,16 +100,7 @@ def add_routes(api: FastAPI, wx: App) -> None:
         try:
             config_edit.save_policy(wx.archive, pid, src, v.name)
         except config_edit.EditError as e:
-            return wx.page(
-                request,
-                "policy.html",
-                400,
-                pid=pid,
-                source=src,
-                error=str(e),
-                results=None,
-                sample="",
-            )
+            return policy_view(request, pid, src, 400, error=str(e))
         return back(f"/policies/{pid}", "saved; the next scan evaluates the new version")
 
     @api.get("/api/v1/policies/{pid}", tags=["policies"])
