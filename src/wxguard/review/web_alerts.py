@@ -42,6 +42,14 @@ def add_routes(api: FastAPI, wx: App) -> None:
 
     # ---------------------------------------------------------------- alerts
 
+    def assignable() -> list[str]:
+        """Users an alert can be assigned to: active, allowed to work alerts."""
+        return [
+            u.name
+            for u in accounts.list_users(wx.archive)
+            if u.can("alert-work") and not u.disabled
+        ]
+
     def _query(request: Request) -> QueueQuery:
         p = request.query_params
         try:
@@ -71,11 +79,7 @@ def add_routes(api: FastAPI, wx: App) -> None:
             data=data,
             base=urlencode(base),
             policies=[p.id for p in svc.policies().policies],
-            users=[
-                u.name
-                for u in accounts.list_users(wx.archive)
-                if u.can("alert-work") and not u.disabled
-            ],
+            users=assignable(),
         )
 
     @api.get("/api/v1/alerts", tags=["alerts"])
@@ -122,12 +126,7 @@ def add_routes(api: FastAPI, wx: App) -> None:
         request: Request, alert_id: int, why: str = "", v: Viewer = Depends(need("alert-read"))
     ) -> HTMLResponse:
         a = svc.alert(v, alert_id, why or f"alert {alert_id}")
-        users = [
-            u.name
-            for u in accounts.list_users(wx.archive)
-            if u.can("alert-work") and not u.disabled
-        ]
-        return wx.page(request, "alert.html", a=a, users=users)
+        return wx.page(request, "alert.html", a=a, users=assignable())
 
     @api.get("/api/v1/alerts/{alert_id}", tags=["alerts"])
     async def api_alert(
