@@ -14,7 +14,9 @@ from conftest import DEMO_MESSAGES, directory_of, load
 from wxguard.archive import Archive, ArchiveError
 from wxguard.crypto import KeyProblem
 from wxguard.ingest import MAX_RECORD, IngestError, ingest_file
-from wxguard.seal import Sealer
+from wxguard.model import message_id
+from wxguard.proofcheck import split_plaintext
+from wxguard.seal import Sealer, open_body
 from wxguard.verify import verify
 
 
@@ -59,6 +61,36 @@ def test_nothing_sensitive_in_plaintext_on_disk(
     truth = [orjson.loads(x) for x in demo.with_name("demo.truth.jsonl").read_bytes().splitlines()]
     mobiles = [t["match"] for t in truth if t["entity"] == "CN_MOBILE"]
     assert mobiles and all(m.encode() not in blob for m in mobiles)
+
+
+def test_batch_nonces_and_salts_are_distinct_and_columns_are_blobs(
+    archive: Archive, demo: Path
+) -> None:
+    """One os.urandom call per batch supplies every salt and nonce: a slicing mistake would
+    reuse an AES-GCM nonce (fatal) or a salt. And hot-path blobs are bound as bytearray,
+    which must still be stored as BLOBs that verify rehashes."""
+    ingest_file(archive, Sealer(archive), demo)
+    nonces, salts = [], []
+    for seq, source, msgid, kid, body in archive.conn.execute(
+        "SELECT seq, source, source_msg_id, key_id, body FROM messages"
+    ):
+        nonces.append(body[:12])
+        pt = open_body(archive, seq, message_id(source, msgid), kid, body)
+        assert pt is not None
+        salts.append(split_plaintext(pt)[0])
+    assert len(nonces) == DEMO_MESSAGES
+    assert len(set(nonces)) == len(nonces) and len(set(salts)) == len(salts)
+    every_salt = b"".join(salts)
+    assert not any(n in every_salt for n in nonces)
+    types = archive.conn.execute(
+        "SELECT DISTINCT typeof(sender_fp), typeof(conv_fp), typeof(content_fp), typeof(body) "
+        "FROM messages"
+    ).fetchall()
+    assert types == [("blob", "blob", "blob", "blob")]
+    ledger = archive.conn.execute("SELECT DISTINCT typeof(leaf), typeof(chain) FROM ledger")
+    assert ledger.fetchall() == [("blob", "blob")]
+    archive.seal_checkpoint()
+    assert verify(archive).ok
 
 
 def test_key_file_is_owner_only(archive: Archive, data_dir: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hmac
+
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import given
@@ -90,6 +92,24 @@ def test_fingerprints_are_keyed() -> None:
     assert a.of_id("13800138000") == a.of_id("13800138000")
     assert a.of_id("13800138000") != b.of_id("13800138000")
     assert a.of_bytes(b"x", b"msg") != a.of_bytes(b"x", b"blob")
+
+
+@given(st.binary(min_size=32, max_size=32), st.binary(max_size=2048), st.binary(max_size=8))
+def test_fingerprint_is_the_documented_hmac(key: bytes, data: bytes, domain: bytes) -> None:
+    """of_bytes copies a pre-keyed HMAC state; it must stay HMAC-SHA-256(key, domain 0 data)
+    truncated to 128 bits, the value every stored fingerprint was made with."""
+    fp = Fingerprinter(key)
+    want = hmac.digest(key, domain + b"\x00" + data, "sha256")[:16]
+    assert fp.of_bytes(data, domain) == want
+    assert fp.of_bytes(data, domain) == want  # the keyed state is not consumed by a call
+
+
+def test_seal_with_a_given_nonce() -> None:
+    nonce = bytes(range(12))
+    sealed = seal(KEY, b"body", b"aad", nonce)
+    assert sealed[:12] == nonce and open_sealed(KEY, sealed, b"aad") == b"body"
+    with pytest.raises(ValueError, match="12 bytes"):
+        seal(KEY, b"body", b"aad", b"short")
 
 
 def test_shipped_dictionary_never_changes() -> None:

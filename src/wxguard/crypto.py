@@ -101,8 +101,14 @@ def load_kek(ref: str, base_dir: Path | None = None) -> bytes:
     return decode_kek(text, f"key file {path}")
 
 
-def seal(aead: AESGCM, plaintext: bytes, aad: bytes) -> bytes:
-    nonce = os.urandom(NONCE)
+def seal(aead: AESGCM, plaintext: bytes, aad: bytes, nonce: bytes | None = None) -> bytes:
+    """``nonce || AES-GCM(plaintext, aad)``. ``nonce`` is for callers that draw many random
+    nonces in one ``os.urandom`` call (a system call each otherwise); never pass a counter
+    or a reused value."""
+    if nonce is None:
+        nonce = os.urandom(NONCE)
+    elif len(nonce) != NONCE:
+        raise ValueError(f"a nonce is {NONCE} bytes, got {len(nonce)}")
     return nonce + aead.encrypt(nonce, plaintext, aad)
 
 
@@ -129,14 +135,18 @@ def unwrap(kek: bytes, wrapped: bytes, label: str) -> bytes:
 class Fingerprinter:
     """Keyed fingerprints (HMAC-SHA-256, 128-bit): safe to store where a bare hash is not."""
 
-    __slots__ = ("_cache", "_key")
+    __slots__ = ("_cache", "_keyed")
 
     def __init__(self, key: bytes) -> None:
-        self._key = key
+        # Keyed once: copying a keyed HMAC state is a third cheaper than hmac.digest(),
+        # which looks SHA-256 up and keys it again on every call (OpenSSL 3).
+        self._keyed = hmac.new(key, digestmod=hashlib.sha256)
         self._cache: dict[str, bytes] = {}
 
     def of_bytes(self, data: bytes, domain: bytes = b"v") -> bytes:
-        return hmac.digest(self._key, domain + b"\x00" + data, "sha256")[:16]
+        h = self._keyed.copy()
+        h.update(domain + b"\x00" + data)
+        return h.digest()[:16]
 
     def of_id(self, ident: str) -> bytes:
         """Fingerprint of a participant or conversation id (memoised: ids repeat)."""

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 from .archive import Archive, _now_ms
-from .crypto import open_sealed, seal
+from .crypto import NONCE, open_sealed, seal
 from .keyring import DEFAULT_CLASS
 from .ledger import leaf_hash, stored_digest
 from .model import (
@@ -94,6 +94,7 @@ class Counts:
 
 
 _ROW_HEAD = struct.Struct(">qqqqIIIII")
+_sha256 = hashlib.sha256
 
 
 def message_stored_digest(
@@ -102,9 +103,10 @@ def message_stored_digest(
     body: bytes,
 ) -> bytes:  # fmt: skip
     """Digest of a message row's stored columns (fixed-width ints, length-prefixed text)."""
-    b = [x.encode("utf-8") for x in (source, msgid, kind, chat, flags)]
-    head = _ROW_HEAD.pack(seq, sent_at, key_id, media, *map(len, b))
-    return hashlib.sha256(b"".join((head, *b, sender_fp, conv_fp, content_fp, body))).digest()
+    s, i, k, c, f = (source.encode(), msgid.encode(), kind.encode(), chat.encode(),
+                     flags.encode())  # fmt: skip
+    head = _ROW_HEAD.pack(seq, sent_at, key_id, media, len(s), len(i), len(k), len(c), len(f))
+    return _sha256(b"".join((head, s, i, k, c, f, sender_fp, conv_fp, content_fp, body))).digest()
 
 
 def open_body(archive: Archive, seq: int, mid: str, kid: int, body: bytes | None) -> bytes | None:
@@ -259,12 +261,15 @@ class Sealer:
         recalls = []
         links = []
         quarantine = list(batch.quarantine)
-        salts = os.urandom(16 * len(batch.messages))
+        # One system call for every salt and nonce of the batch (os.urandom is one each).
+        salts = os.urandom((16 + NONCE) * len(batch.messages))
+        nonce_at = 16 * len(batch.messages)
         # Hot loop: locals only (this is the ingest's per-message cost; see benchmarks/ingest.py).
         enc, pack_body, bucket = JSON_ENCODER.encode, a.codec.pack, keys.bucket
         of_bytes, of_id, observe = fp.of_bytes, fp.of_id, self._observe
         pack_len = struct.Struct(">I").pack
         ledger_append = a.ledger_append
+        blob = bytearray  # sqlite3 binds bytearray directly, bytes via its adapter lookup
         sealed: list[tuple[int, Message]] | None = [] if batch.on_sealed is not None else None
         for i, (m, raw) in enumerate(batch.messages):
             source, msgid, payload = m.source, m.source_msg_id, m.payload
@@ -283,7 +288,8 @@ class Sealer:
             kid, aead = bucket(m.sent_at)
             seq = a.ledger_size + 1
             mid = m.id
-            body = seal(aead, pack_body(pt), body_aad(seq, mid))
+            nonce = salts[nonce_at + NONCE * i : nonce_at + NONCE * (i + 1)]
+            body = seal(aead, pack_body(pt), body_aad(seq, mid), nonce)
             sender_fp, conv_fp = of_id(m.sender), of_id(m.conversation)
             kind = _TAGS[type(payload)]
             flags = ",".join(m.flags) if m.flags else ""
@@ -295,8 +301,8 @@ class Sealer:
             )  # fmt: skip
             ledger_append("message", mid, leaf_hash("message", mid, commitment(pt), stored))
             rows.append(
-                (seq, source, msgid, kind, m.sent_at, sender_fp, conv_fp, m.chat,
-                 kid, cfp, flags, media, body, now)
+                (seq, source, msgid, kind, m.sent_at, blob(sender_fp), blob(conv_fp), m.chat,
+                 kid, blob(cfp), flags, media, blob(body), now)
             )  # fmt: skip
             key_rows.append((dkeys[i], seq))
             for x in atts:
