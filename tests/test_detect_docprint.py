@@ -13,7 +13,8 @@ import pytest
 from conftest import load, run_cli
 from wxguard.archive import Archive
 from wxguard.detect.api import DetectConfig, DetectorError
-from wxguard.detect.docprint import DocumentFingerprint, build_print, document_text, save_print
+from wxguard.detect.docprint import DocumentFingerprint, build_print, save_print
+from wxguard.detect.doctext import read_document
 from wxguard.detect.engine import Engine
 
 PRICE_LIST = (
@@ -32,7 +33,7 @@ def _keyed(data: bytes) -> bytes:
 def registered(tmp_path: Path) -> tuple[Path, DocumentFingerprint]:
     doc = tmp_path / "price.txt"
     doc.write_text(PRICE_LIST, encoding="utf-8")
-    save_print(tmp_path, build_print("price-list", doc, _keyed))
+    save_print(tmp_path, build_print("price-list", doc, _keyed)[0])
     return doc, DocumentFingerprint(DetectConfig(data_dir=tmp_path, keyed_hash=_keyed))
 
 
@@ -75,8 +76,8 @@ def test_docx_text_is_read(tmp_path: Path) -> None:
     p = tmp_path / "a.docx"
     with zipfile.ZipFile(p, "w") as z:
         z.writestr("word/document.xml", "<w:document><w:p><w:t>机密报价</w:t></w:p></w:document>")
-    assert "机密报价" in document_text(p.read_bytes(), p.name)
-    assert document_text(b"\x00\x01binary", "x.bin") == ""
+    assert "机密报价" in read_document(p.read_bytes(), p.name).text
+    assert read_document(b"\x00\x01binary", "x.bin").text == ""
 
 
 def test_unreadable_or_misnamed_inputs_fail_clearly(tmp_path: Path) -> None:
@@ -85,7 +86,7 @@ def test_unreadable_or_misnamed_inputs_fail_clearly(tmp_path: Path) -> None:
     doc = tmp_path / "d.txt"
     doc.write_text("abc", encoding="utf-8")
     with pytest.raises(DetectorError, match="kebab-case"):
-        save_print(tmp_path, build_print("Bad Name", doc, _keyed))
+        save_print(tmp_path, build_print("Bad Name", doc, _keyed)[0])
 
 
 def test_fingerprint_cli_and_archive_scan_by_md5(
@@ -109,3 +110,169 @@ def test_fingerprint_cli_and_archive_scan_by_md5(
     run_cli("fingerprint", "remove", "price-list", data=data_dir)
     gone = run_cli("fingerprint", "remove", "price-list", data=data_dir, check=False)
     assert gone.returncode == 1 and "no registered document" in gone.stderr
+
+
+# --------------------------------------------------------------------------- document kinds
+
+
+def _pdf(lines: list[str], encrypt: str | None = None) -> bytes:
+    """A real PDF (reportlab, Adobe's Song font as the PDF exports use), one line per row."""
+    from io import BytesIO
+
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+    from reportlab.pdfgen import canvas
+
+    pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
+    buf = BytesIO()
+    c = canvas.Canvas(buf, encrypt=encrypt)
+    for n, line in enumerate(lines):
+        if n and n % 3 == 0:
+            c.showPage()
+        c.setFont("STSong-Light", 11)
+        c.drawString(40, 800 - 20 * (n % 3), line)
+    c.save()
+    return buf.getvalue()
+
+
+def _zip(path: Path, parts: dict[str, str]) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, body in parts.items():
+            z.writestr(name, body)
+    return path
+
+
+def _engine_for(tmp_path: Path, doc: Path) -> Engine:
+    p, read = build_print("doc", doc, _keyed)
+    assert read.text and p.shingles, read.note
+    save_print(tmp_path, p, replace=True)
+    det = DocumentFingerprint(DetectConfig(data_dir=tmp_path, keyed_hash=_keyed))
+    return Engine([det], lambda v: v)
+
+
+def test_pdf_text_is_read_across_pages_and_excerpts_match(tmp_path: Path) -> None:
+    lines = PRICE_LIST.splitlines()
+    doc = tmp_path / "底价表.pdf"
+    doc.write_bytes(_pdf(lines))
+    read = read_document(doc.read_bytes(), doc.name)
+    assert read.kind == "pdf" and read.note == ""
+    for line in lines:  # every line, the fourth on the second page
+        assert line in read.text
+    (f,) = _engine_for(tmp_path, doc).scan([("m", f"发你一段：{lines[3]}")]).findings
+    assert f.entity == "CONFIDENTIAL_DOCUMENT" and f.explanation.note == "excerpt of 底价表.pdf"
+
+
+def test_xlsx_rows_read_in_order_with_shared_and_inline_strings(tmp_path: Path) -> None:
+    shared = (
+        "<sst><si><t>客户</t></si><si><t>渠道底价</t></si>"
+        "<si><r><t>华东</t></r><r><t>电力集团</t></r></si><si><t>A&amp;B 能源</t></si></sst>"
+    )
+    sheet1 = (
+        '<worksheet><sheetData><row r="1"><c r="A1" t="s"><v>0</v></c>'
+        '<c r="B1" t="s"><v>1</v></c></row>'
+        '<row r="2"><c r="A2" t="s"><v>2</v></c><c r="B2"><v>1280</v></c>'
+        '<c r="C2" t="inlineStr"><is><t>年采购五百台以上再降百分之六</t></is></c></row>'
+        '<row r="3"/></sheetData></worksheet>'
+    )
+    sheet2 = (
+        '<worksheet><sheetData><row r="1"><c r="A1" t="s"><v>3</v></c>'
+        '<c r="B1" t="str"><f>B2*2</f><v>2560</v></c><c r="C1"/></row></sheetData></worksheet>'
+    )
+    doc = _zip(tmp_path / "prices.xlsx", {
+        "xl/workbook.xml": "<workbook/>", "xl/sharedStrings.xml": shared,
+        "xl/worksheets/sheet10.xml": sheet2, "xl/worksheets/sheet2.xml": sheet1,
+    })  # fmt: skip
+    read = read_document(doc.read_bytes(), doc.name)
+    assert read.kind == "xlsx"
+    assert (
+        read.text
+        == "客户\t渠道底价\n华东电力集团\t1280\t年采购五百台以上再降百分之六\nA&B 能源\t2560\t"
+    )
+    # a row copied out of Excel into chat (cells tab-separated) matches the registered rows
+    engine = _engine_for(tmp_path, doc)
+    (f,) = engine.scan([("m", "华东电力集团\t1280\t年采购五百台以上再降百分之六")]).findings
+    assert f.explanation.note == "excerpt of prices.xlsx"
+
+
+def test_pptx_slides_read_in_numeric_order(tmp_path: Path) -> None:
+    def slide(*paras: str) -> str:
+        body = "".join(f"<a:p><a:r><a:t>{p}</a:t></a:r></a:p>" for p in paras)
+        return f"<p:sld><p:cSld><p:spTree>{body}</p:spTree></p:cSld></p:sld>"
+
+    doc = _zip(tmp_path / "plan.pptx", {
+        "ppt/presentation.xml": "<p:presentation/>",
+        "ppt/slides/slide10.xml": slide("第十页：明年三月发布G400"),
+        "ppt/slides/slide2.xml": slide("第二页：收购计划代号青松", "目标估值不超过八亿元"),
+        "ppt/slides/_rels/slide2.xml.rels": "<Relationships/>",
+    })  # fmt: skip
+    read = read_document(doc.read_bytes(), doc.name)
+    assert read.kind == "pptx"
+    assert (
+        read.text == "第二页：收购计划代号青松\n目标估值不超过八亿元\n\n第十页：明年三月发布G400\n"
+    )
+
+
+def test_docx_entities_tabs_and_split_runs(tmp_path: Path) -> None:
+    xml = (
+        '<w:document><w:body><w:p><w:r><w:t>机</w:t></w:r><w:r><w:t xml:space="preserve">'
+        "密 </w:t></w:r><w:r><w:tab/><w:t>R&amp;D &lt;内部&gt;</w:t></w:r></w:p>"
+        "<w:p><w:r><w:t>第二段</w:t></w:r></w:p></w:body></w:document>"
+    )
+    doc = _zip(tmp_path / "memo.docx", {"word/document.xml": xml})
+    read = read_document(doc.read_bytes(), doc.name)
+    assert read.kind == "docx" and read.text == "机密 \tR&D <内部>\n第二段\n"
+
+
+@pytest.mark.parametrize(
+    ("data", "note"),
+    [
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(512), "legacy binary Office"),
+        (b"\x89PNG\r\n\x1a\n" + bytes(64), "not text, PDF or an Office Open XML"),
+        (b"%PDF-1.7\n1 0 obj garbage", "a damaged PDF"),
+        (b"PK\x03\x04 truncated zip", "damaged zip"),
+    ],
+)
+def test_unreadable_kinds_say_why(data: bytes, note: str) -> None:
+    read = read_document(data, "x")
+    assert read.text == "" and read.kind == "" and note in read.note
+
+
+def test_office_files_without_text_or_of_another_kind(tmp_path: Path) -> None:
+    other = _zip(tmp_path / "a.zip", {"readme.txt": "hello"})
+    assert "not a Word, Excel or PowerPoint" in read_document(other.read_bytes()).note
+    empty = _zip(tmp_path / "e.docx", {"word/document.xml": "<w:document/>"})
+    assert read_document(empty.read_bytes()).note == "a Word document with no text"
+
+
+def test_zip_member_bomb_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from wxguard.detect import doctext
+
+    monkeypatch.setattr(doctext, "MAX_PART", 1000)
+    doc = _zip(tmp_path / "big.docx", {"word/document.xml": "<w:t>x</w:t>" * 500})
+    read = read_document(doc.read_bytes())
+    assert read.text == "" and "word/document.xml unpacks to 6,000 bytes" in read.note
+
+
+def test_password_protected_and_scanned_pdfs_are_md5_only(tmp_path: Path) -> None:
+    locked = read_document(_pdf(["机密"], encrypt="s3cret"))
+    assert locked.text == "" and "password-protected PDF" in locked.note
+    blank = read_document(_pdf([]))
+    assert blank.text == "" and "no text layer" in blank.note
+
+
+def test_fingerprint_add_reports_what_it_read(
+    data_dir: Path, archive: Archive, tmp_path: Path
+) -> None:
+    archive.close()
+    pdf = tmp_path / "q4.pdf"
+    pdf.write_bytes(_pdf(PRICE_LIST.splitlines()))
+    info = json.loads(
+        run_cli("fingerprint", "add", "q4", pdf, "--format", "json", data=data_dir).stdout
+    )
+    assert info["text"] == "pdf" and info["characters"] > 100 and info["shingles"] > 10
+    old = tmp_path / "old.doc"
+    old.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(512))
+    shown = run_cli("fingerprint", "add", "old", old, data=data_dir).stdout
+    assert "md5 only" in shown and "save it as .docx/.xlsx/.pptx" in shown
+    p = run_cli("scan", "--text", PRICE_LIST.splitlines()[1], "--format", "json", data=data_dir)
+    assert {json.loads(x)["entity"] for x in p.stdout.splitlines()} >= {"CONFIDENTIAL_DOCUMENT"}

@@ -83,7 +83,10 @@ app.add_typer(fingerprint_app, name="fingerprint")
 @fingerprint_app.command("add")
 def fingerprint_add(
     name: Annotated[str, typer.Argument(help="Fingerprint name, kebab-case (e.g. price-list)")],
-    document: Annotated[Path, typer.Argument(help="The document: text (UTF-8/GB18030) or .docx")],
+    document: Annotated[
+        Path,
+        typer.Argument(help="The document: text (UTF-8/GB18030), .docx, .xlsx, .pptx or PDF"),
+    ],
     data: DataOpt = None,
     replace: Annotated[bool, typer.Option(help="Rebuild an existing fingerprint")] = False,
     output: FormatOpt = OutputFormat.text,
@@ -91,15 +94,21 @@ def fingerprint_add(
     """Register a confidential document: its md5/sha256 and hashes of its text's shingles."""
     d = resolve_data_dir(data)
     with _detect_errors(), Archive.open(d) as a:
-        p = build_print(name, document, edm_hash(a))
+        p, read = build_print(name, document, edm_hash(a))
         path = save_print(d, p, replace)
     info = {"name": p.name, "file": p.file, "md5": p.md5, "shingles": len(p.shingles),
+            "text": read.kind, "characters": len(read.text), "note": read.note,
             "path": str(path)}  # fmt: skip
     if output == OutputFormat.json:
         _print_json(info)
         return
-    text = f"{len(p.shingles):,} text shingles" if p.shingles else "no readable text (md5 only)"
-    out.print(f"Registered {_esc(p.file)} as {_esc(p.name)}: md5 {p.md5}, {text}")
+    if p.shingles:
+        text = f"{len(p.shingles):,} text shingles from {len(read.text):,} characters ({read.kind})"
+    elif read.note:
+        text = f"md5 only — {read.note}"
+    else:
+        text = "md5 only — too little text for a shingle"
+    out.print(f"Registered {_esc(p.file)} as {_esc(p.name)}: md5 {p.md5}, {_esc(text)}")
 
 
 @fingerprint_app.command("list")

@@ -2,7 +2,8 @@
 
 ``wxguard fingerprint add FILE`` records a document's md5 and sha256 (WeCom file
 messages carry the file's md5, specs/wecom-archive.md §2.2 ``file.md5sum``) and, for
-text it can read (UTF-8 or GB18030 text, ``.docx``), keyed hashes of 12-character
+text it can read (text, ``.docx``, ``.xlsx``, ``.pptx``, PDF with a text layer — see
+:mod:`.doctext`), keyed hashes of 12-character
 shingles of its normalised, whitespace-free text, one in four kept (by hash value, so
 the same passages are kept everywhere). An excerpt pasted into chat shares shingles
 with the document and is reported as ``CONFIDENTIAL_DOCUMENT``; the same file sent as
@@ -14,14 +15,13 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-import zipfile
 from collections.abc import Iterable, Sequence
-from io import BytesIO
 from pathlib import Path
 
 import msgspec
 
 from .api import DetectConfig, Detector, DetectorError, Explanation, Hit, ScanBatch
+from .doctext import DocumentText, read_document
 from .registered import KeyedHash, key_check, load_items, registered_version, save_item
 from .textnorm import normalise
 
@@ -31,7 +31,6 @@ SAMPLE = 4  # keep shingles whose hash is 0 mod SAMPLE
 MIN_HITS = 3
 MAX_DOC = 64 << 20
 _WS = re.compile(r"\s+")
-_TAG = re.compile(r"<[^>]{0,2000}>")
 
 
 class DocPrint(msgspec.Struct, kw_only=True):
@@ -60,29 +59,8 @@ def _shingle_hashes(text: str, key: bytes) -> list[tuple[int, str]]:
     return out
 
 
-def document_text(data: bytes, name: str) -> str:
-    """Readable text of a document, or "" when wxguard cannot read this kind."""
-    if name.lower().endswith(".docx"):
-        try:
-            with zipfile.ZipFile(BytesIO(data)) as z:
-                info = z.getinfo("word/document.xml")
-                if info.file_size > MAX_DOC:
-                    return ""
-                xml = z.read(info).decode("utf-8", "replace")
-        except (zipfile.BadZipFile, KeyError):
-            return ""
-        return _TAG.sub(" ", xml.replace("</w:p>", "\n"))
-    for enc in ("utf-8-sig", "gb18030"):
-        try:
-            text = data.decode(enc)
-        except UnicodeDecodeError:
-            continue
-        if "\x00" not in text:
-            return text
-    return ""
-
-
-def build_print(name: str, path: Path, keyed: KeyedHash) -> DocPrint:
+def build_print(name: str, path: Path, keyed: KeyedHash) -> tuple[DocPrint, DocumentText]:
+    """The fingerprint of ``path`` and the text it was built from (kind, or why none)."""
     try:
         size = path.stat().st_size
         if size > MAX_DOC:
@@ -90,14 +68,16 @@ def build_print(name: str, path: Path, keyed: KeyedHash) -> DocPrint:
         data = path.read_bytes()
     except OSError as e:
         raise DetectorError(f"{path}: cannot read: {e.strerror}") from None
-    text = _WS.sub("", normalise(document_text(data, path.name)).text)
+    read = read_document(data, path.name)
+    text = _WS.sub("", normalise(read.text).text)
     shingles = sorted({h for _, h in _shingle_hashes(text, shingle_key(keyed))})
-    return DocPrint(
+    p = DocPrint(
         format=FORMAT, name=name, file=path.name, size=len(data),
         md5=hashlib.md5(data, usedforsecurity=False).hexdigest(),
         sha256=hashlib.sha256(data).hexdigest(), shingles=shingles,
         created_at=int(time.time() * 1000), key_check=key_check(keyed),
     )  # fmt: skip
+    return p, read
 
 
 def prints_dir(data_dir: Path) -> Path:
