@@ -76,8 +76,8 @@ def test_docx_text_is_read(tmp_path: Path) -> None:
     p = tmp_path / "a.docx"
     with zipfile.ZipFile(p, "w") as z:
         z.writestr("word/document.xml", "<w:document><w:p><w:t>机密报价</w:t></w:p></w:document>")
-    assert "机密报价" in read_document(p.read_bytes(), p.name).text
-    assert read_document(b"\x00\x01binary", "x.bin").text == ""
+    assert "机密报价" in read_document(p.read_bytes()).text
+    assert read_document(b"\x00\x01binary").text == ""
 
 
 def test_unreadable_or_misnamed_inputs_fail_clearly(tmp_path: Path) -> None:
@@ -154,7 +154,7 @@ def test_pdf_text_is_read_across_pages_and_excerpts_match(tmp_path: Path) -> Non
     lines = PRICE_LIST.splitlines()
     doc = tmp_path / "底价表.pdf"
     doc.write_bytes(_pdf(lines))
-    read = read_document(doc.read_bytes(), doc.name)
+    read = read_document(doc.read_bytes())
     assert read.kind == "pdf" and read.note == ""
     for line in lines:  # every line, the fourth on the second page
         assert line in read.text
@@ -182,7 +182,7 @@ def test_xlsx_rows_read_in_order_with_shared_and_inline_strings(tmp_path: Path) 
         "xl/workbook.xml": "<workbook/>", "xl/sharedStrings.xml": shared,
         "xl/worksheets/sheet10.xml": sheet2, "xl/worksheets/sheet2.xml": sheet1,
     })  # fmt: skip
-    read = read_document(doc.read_bytes(), doc.name)
+    read = read_document(doc.read_bytes())
     assert read.kind == "xlsx"
     assert (
         read.text
@@ -205,7 +205,7 @@ def test_pptx_slides_read_in_numeric_order(tmp_path: Path) -> None:
         "ppt/slides/slide2.xml": slide("第二页：收购计划代号青松", "目标估值不超过八亿元"),
         "ppt/slides/_rels/slide2.xml.rels": "<Relationships/>",
     })  # fmt: skip
-    read = read_document(doc.read_bytes(), doc.name)
+    read = read_document(doc.read_bytes())
     assert read.kind == "pptx"
     assert (
         read.text == "第二页：收购计划代号青松\n目标估值不超过八亿元\n\n第十页：明年三月发布G400\n"
@@ -219,7 +219,7 @@ def test_docx_entities_tabs_and_split_runs(tmp_path: Path) -> None:
         "<w:p><w:r><w:t>第二段</w:t></w:r></w:p></w:body></w:document>"
     )
     doc = _zip(tmp_path / "memo.docx", {"word/document.xml": xml})
-    read = read_document(doc.read_bytes(), doc.name)
+    read = read_document(doc.read_bytes())
     assert read.kind == "docx" and read.text == "机密 \tR&D <内部>\n第二段\n"
 
 
@@ -233,7 +233,7 @@ def test_docx_entities_tabs_and_split_runs(tmp_path: Path) -> None:
     ],
 )
 def test_unreadable_kinds_say_why(data: bytes, note: str) -> None:
-    read = read_document(data, "x")
+    read = read_document(data)
     assert read.text == "" and read.kind == "" and note in read.note
 
 
@@ -272,7 +272,7 @@ def test_fingerprint_add_reports_what_it_read(
     assert info["text"] == "pdf" and info["characters"] > 100 and info["shingles"] > 10
     old = tmp_path / "old.doc"
     old.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(512))
-    shown = run_cli("fingerprint", "add", "old", old, data=data_dir).stdout
-    assert "md5 only" in shown and "save it as .docx/.xlsx/.pptx" in shown
+    shown = " ".join(run_cli("fingerprint", "add", "old", old, data=data_dir).stdout.split())
+    assert "md5 only" in shown and "save it unprotected as .docx/.xlsx/.pptx" in shown
     p = run_cli("scan", "--text", PRICE_LIST.splitlines()[1], "--format", "json", data=data_dir)
     assert {json.loads(x)["entity"] for x in p.stdout.splitlines()} >= {"CONFIDENTIAL_DOCUMENT"}

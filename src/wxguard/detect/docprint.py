@@ -68,7 +68,7 @@ def build_print(name: str, path: Path, keyed: KeyedHash) -> tuple[DocPrint, Docu
         data = path.read_bytes()
     except OSError as e:
         raise DetectorError(f"{path}: cannot read: {e.strerror}") from None
-    read = read_document(data, path.name)
+    read = read_document(data)
     text = _WS.sub("", normalise(read.text).text)
     shingles = sorted({h for _, h in _shingle_hashes(text, shingle_key(keyed))})
     p = DocPrint(

@@ -6,8 +6,8 @@ separated by tabs, so a row pasted into chat lines up with the registered text),
 PowerPoint ``.pptx`` (slides in order) — read from their XML parts with no Office
 installed; and PDF with a text layer (``pypdf``). Anything else is registered by md5
 alone and :attr:`DocumentText.note` says why: legacy binary Office files (``.doc``,
-``.xls``, ``.ppt``), images, scanned PDFs without a text layer, PDFs that need a
-password, damaged files.
+``.xls``, ``.ppt``) and password-protected Office files (both are OLE containers),
+images, scanned PDFs without a text layer, PDFs that need a password, damaged files.
 
 The XML parts are read with regular expressions over their text, never an XML parser
 with entity expansion, and every zip member and the text kept are capped, so a
@@ -49,16 +49,16 @@ class DocumentText:
     note: str = ""  # why there is no text, when there is none
 
 
-def read_document(data: bytes, name: str = "") -> DocumentText:
-    """The text of ``data`` (a file called ``name``, used in notes only)."""
+def read_document(data: bytes) -> DocumentText:
+    """The text of a document's bytes, or none and why."""
     if data.startswith(b"%PDF-"):
         return _pdf(data)
     if data.startswith(_ZIP):
         return _office(data)
     if data.startswith(_OLE):
         return _none(
-            "a legacy binary Office file (.doc/.xls/.ppt): save it as .docx/.xlsx/.pptx "
-            "to fingerprint its text"
+            "a legacy binary Office file (.doc/.xls/.ppt) or a password-protected one: "
+            "save it unprotected as .docx/.xlsx/.pptx to fingerprint its text"
         )
     for enc in ("utf-8-sig", "gb18030"):
         try:
@@ -95,6 +95,8 @@ def _office(data: bytes) -> DocumentText:
                 return _kept(_pptx(z, names), "pptx", "a presentation with no text")
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as e:
         return _none(f"a damaged zip/Office file ({e})")
+    except (NotImplementedError, RuntimeError) as e:  # unsupported compression, encrypted member
+        return _none(f"an Office file wxguard cannot unpack ({e})")
     except _TooLarge as e:
         return _none(str(e))
     return _none("a zip archive that is not a Word, Excel or PowerPoint file")
