@@ -251,6 +251,13 @@ def test_zip_member_bomb_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     doc = _zip(tmp_path / "big.docx", {"word/document.xml": "<w:t>x</w:t>" * 500})
     read = read_document(doc.read_bytes())
     assert read.text == "" and "word/document.xml unpacks to 6,000 bytes" in read.note
+    # many members each under the limit, more than MAX_UNPACKED in all
+    monkeypatch.setattr(doctext, "MAX_PART", 10_000)
+    monkeypatch.setattr(doctext, "MAX_UNPACKED", 15_000)
+    slides = {f"ppt/slides/slide{n}.xml": "<a:t>x</a:t>" * 500 for n in range(1, 4)}
+    deck = _zip(tmp_path / "many.pptx", {"ppt/presentation.xml": "<p/>", **slides})
+    read = read_document(deck.read_bytes())
+    assert read.text == "" and "more than 15,000 bytes" in read.note
 
 
 def test_password_protected_and_scanned_pdfs_are_md5_only(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from io import BytesIO
 
 MAX_PART = 64 << 20  # uncompressed bytes of one zip member read
+MAX_UNPACKED = 256 << 20  # uncompressed bytes of all members read from one file
 MAX_TEXT = 16 << 20  # characters of text kept
 
 _OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # legacy .doc/.xls/.ppt (Compound File)
@@ -85,8 +86,9 @@ def _kept(text: str, kind: str, empty_note: str) -> DocumentText:
 
 def _office(data: bytes) -> DocumentText:
     try:
-        with zipfile.ZipFile(BytesIO(data)) as z:
-            names = set(z.namelist())
+        with zipfile.ZipFile(BytesIO(data)) as zf:
+            z = _Parts(zf)
+            names = set(zf.namelist())
             if "word/document.xml" in names:
                 return _kept(_docx(z), "docx", "a Word document with no text")
             if "xl/workbook.xml" in names:
@@ -106,11 +108,22 @@ class _TooLarge(Exception):
     pass
 
 
-def _part(z: zipfile.ZipFile, member: str) -> str:
-    info = z.getinfo(member)
-    if info.file_size > MAX_PART:
-        raise _TooLarge(f"{member} unpacks to {info.file_size:,} bytes (limit {MAX_PART:,})")
-    return z.read(info).decode("utf-8", "replace")
+class _Parts:
+    """Members of one zip, read within :data:`MAX_PART` each and :data:`MAX_UNPACKED` in
+    all (zipfile stops at a member's declared size, so the declaration bounds the work)."""
+
+    def __init__(self, z: zipfile.ZipFile) -> None:
+        self.z = z
+        self.left = MAX_UNPACKED
+
+    def text(self, member: str) -> str:
+        info = self.z.getinfo(member)
+        if info.file_size > MAX_PART:
+            raise _TooLarge(f"{member} unpacks to {info.file_size:,} bytes (limit {MAX_PART:,})")
+        if info.file_size > self.left:
+            raise _TooLarge(f"its parts unpack to more than {MAX_UNPACKED:,} bytes")
+        self.left -= info.file_size
+        return self.z.read(info).decode("utf-8", "replace")
 
 
 def _numbered(names: set[str], prefix: str) -> list[str]:
@@ -134,22 +147,22 @@ def _runs(xml: str, rx: re.Pattern[str]) -> str:
     return "".join(out)
 
 
-def _docx(z: zipfile.ZipFile) -> str:
-    return _runs(_part(z, "word/document.xml"), _DOCX)
+def _docx(z: _Parts) -> str:
+    return _runs(z.text("word/document.xml"), _DOCX)
 
 
-def _pptx(z: zipfile.ZipFile, names: set[str]) -> str:
-    return "\n".join(_runs(_part(z, s), _PPTX) for s in _numbered(names, "ppt/slides/slide"))
+def _pptx(z: _Parts, names: set[str]) -> str:
+    return "\n".join(_runs(z.text(s), _PPTX) for s in _numbered(names, "ppt/slides/slide"))
 
 
-def _xlsx(z: zipfile.ZipFile, names: set[str]) -> str:
+def _xlsx(z: _Parts, names: set[str]) -> str:
     shared: list[str] = []
     if "xl/sharedStrings.xml" in names:
-        for si in _SI.finditer(_part(z, "xl/sharedStrings.xml")):
+        for si in _SI.finditer(z.text("xl/sharedStrings.xml")):
             shared.append(html.unescape("".join(_T.findall(si.group(1)))))
     lines = []
     for sheet in _numbered(names, "xl/worksheets/sheet"):
-        for row in _ROW.finditer(_part(z, sheet)):
+        for row in _ROW.finditer(z.text(sheet)):
             cells = []
             for c in _CELL.finditer(row.group(1) or ""):
                 cells.append(_cell(c.group(1), c.group(2) or "", shared))
