@@ -25,7 +25,7 @@ from wxguard.detect.api import (
 )
 from wxguard.detect.engine import Engine, _same_on_bytes, _splice
 from wxguard.detect.patterns import Pattern, PatternDetector
-from wxguard.detect.pii import BankCard, Landline, Mobile, ResidentId
+from wxguard.detect.pii import BankCard, HmtId, Landline, Mobile, ResidentId
 from wxguard.detect.registry import DetectorRegistry
 from wxguard.detect.textnorm import map_chars, one_to_one
 
@@ -302,6 +302,45 @@ def test_run_tests_never_change_what_number_detectors_find(text: str) -> None:
         fast = Engine([cls(CFG)], lambda v: v).scan([("m", text)]).findings
         slow = Engine([_without_run_tests(cls)], lambda v: v).scan([("m", text)]).findings
         assert fast == slow, cls.id
+
+
+class _HmtUnchecked(HmtId):
+    """HK and TW patterns with no check digit, so every regex match is a finding."""
+
+    patterns = tuple(replace(p, validate=None) for p in HmtId.patterns[:2])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.lists(
+            st.sampled_from(["A123456789", "AB123456", "Z2", "(7)", "7", "A", "1", "中", " ", "x"])
+        ).map("".join),
+        min_size=1,
+        max_size=3,
+    )
+)
+def test_hk_and_tw_anchors_never_drop_a_regex_match(texts: list[str]) -> None:
+    """The bounded anchors (whole IDs only) fire wherever the regexes match, at the start
+    and end of a text and of the batch buffer."""
+    det = _HmtUnchecked(CFG)
+    items = [(str(k), t) for k, t in enumerate(texts)]
+    got = {(f.message_id, f.start, f.end) for f in Engine([det], lambda v: v).scan(items).findings}
+    want = {
+        (str(k), *m.span("v"))
+        for k, t in enumerate(texts)
+        for _, rx, _, _ in det._compiled
+        for m in rx.finditer(t)
+    }
+    assert got == want
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["SF8605271917261 顺丰", "运单 JD3361786189759", "订单号 YS2026112007884", "AB1234567X"],
+)
+def test_waybills_are_not_hk_or_tw_candidates(text: str) -> None:
+    assert not Engine([_HmtUnchecked(CFG)], lambda v: v).scan([("m", text)]).findings
 
 
 @pytest.mark.parametrize(

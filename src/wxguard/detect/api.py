@@ -67,7 +67,10 @@ class Anchor:
 
     The pattern must mean the same to Python's ``re`` and to Hyperscan: no
     look-arounds, no back-references, no ``\\b``. It is run over every message of a
-    batch at once, so keep it short and specific.
+    batch at once, so keep it short and specific. In that buffer each text follows a
+    NUL and is followed by the next text's NUL or the end, so a pattern may begin with a
+    "not a digit" character and end with a "not alphanumeric" one or ``$`` to bound a
+    whole token (``pii.cn.hmt_id`` does: waybills holding an ID's shape are not candidates).
 
     ``utf8=False`` matches the pattern against the UTF-8 *bytes* (write a non-ASCII
     character as its bytes, ``\\xC2\\xB7`` for ``·``): Hyperscan's UTF-8 mode makes long
@@ -97,8 +100,10 @@ class DetectConfig:
 
 # Separators people put inside numbers, to read them or to dodge filters (``138 0013-8000``).
 NUMBER_SEPARATORS = " -.\u00b7_"
-_RUN = re.compile("[0-9][0-9 \\-.\u00b7_]{5,}")  # at least 6 characters
-_DOUBLE_SEP = re.compile("[ \\-.\u00b7_]{2,}")
+# A maximal run: digits with single separators between them (two separators end it). Not
+# ``[0-9][0-9 -.]{5,}`` plus splitting: that takes the space after nearly every number in
+# Chinese chat ("订单 2026… 已发货") and sends it down a slow path (3.6 → 1.3 µs for such a text).
+_RUN = re.compile("[0-9]+(?:[ \\-.\u00b7_][0-9]+)*")
 _DROP_SEPS = {ord(c): None for c in NUMBER_SEPARATORS}
 MIN_RUN = 6
 
@@ -110,18 +115,12 @@ def digit_runs(text: str) -> list[tuple[int, int, str]]:
     fewer than :data:`MIN_RUN` digits are left out (dates, counts, prices)."""
     out: list[tuple[int, int, str]] = []
     for m in _RUN.finditer(text):
-        start, chunk = m.start(), m.group()
-        if chunk.isdigit():  # the common case: no separators at all
-            out.append((start, m.end(), chunk))
-            continue
-        chunk = chunk.rstrip(NUMBER_SEPARATORS)
-        pos = 0
-        for d in (*_DOUBLE_SEP.finditer(chunk), None):  # two separators end a run
-            stop = d.start() if d is not None else len(chunk)
-            digits = chunk[pos:stop].translate(_DROP_SEPS)
-            if len(digits) >= MIN_RUN:
-                out.append((start + pos, start + stop, digits))
-            pos = d.end() if d is not None else stop
+        run = m.group()
+        if len(run) < MIN_RUN:
+            continue  # the common case (11月, 3楼): too short even with separators
+        digits = run if run.isdigit() else run.translate(_DROP_SEPS)
+        if len(digits) >= MIN_RUN:
+            out.append((m.start(), m.end(), digits))
     return out
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import time
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -207,8 +207,10 @@ class Engine:
         remove: set[int] = set()
         n_trig = self._n_triggers
 
+        # An anchor may end on the NUL after its text (a trailing "not alphanumeric" bound):
+        # bisect_left gives that NUL to the text before it, as it gives every other byte.
         def on_match(eid: int, _from: int, to: int, _flags: int, _ctx: object) -> None:
-            i = bisect_right(ends, to - 1)
+            i = bisect_left(ends, to - 1)
             if eid >= n_trig:
                 by_anchor[eid - n_trig].add(i)
             else:
@@ -246,7 +248,7 @@ class Engine:
 
         def on_norm(eid: int, _from: int, to: int, _flags: int, _ctx: object) -> None:
             if eid >= n_trig:
-                by_anchor[eid - n_trig].add(changed[bisect_right(sub_ends, to - 1)])
+                by_anchor[eid - n_trig].add(changed[bisect_left(sub_ends, to - 1)])
 
         self._db.scan(b"\x00" + b"\x00".join(new), match_event_handler=on_norm)
         return norm, maps, _splice(data, ends, changed, new)

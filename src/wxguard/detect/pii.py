@@ -9,6 +9,7 @@ may touch Chinese characters (``手机13800138000请回电``).
 from __future__ import annotations
 
 from . import validators as V
+from .api import Anchor
 from .patterns import (
     NO_DIGIT_AFTER,
     NO_DIGIT_BEFORE,
@@ -212,6 +213,16 @@ class Passport(PatternDetector):
     )  # fmt: skip
 
 
+# Whole IDs only, bounded like their regexes (byte mode; the NUL before each text and the
+# buffer's end bound the first and last): an express waybill such as SF8605271917261 holds
+# "F8605271" but is not a candidate, which kept the HK and TW regexes running on ~6% of chat.
+_BOUND = "(?:[^0-9A-Za-z]|$)"
+_HK_ANCHOR = Anchor(
+    f"[^0-9A-Za-z][A-Z]{{1,2}}[0-9]{{6}}(?:\\([0-9A]\\)|[0-9A]{_BOUND})", utf8=False
+)
+_TW_ANCHOR = Anchor(f"[^0-9A-Za-z][A-Z][12][0-9]{{8}}{_BOUND}", utf8=False)
+
+
 class HmtId(PatternDetector):
     id = "pii.cn.hmt_id"
     version = "1"
@@ -227,13 +238,13 @@ class HmtId(PatternDetector):
             "hk-id", "HK_ID",
             "(?<![0-9A-Za-z])(?P<v>[A-Z]{1,2}\\d{6}\\([0-9A]\\)|[A-Z]{1,2}\\d{6}[0-9A])"
             "(?![0-9A-Za-z])",
-            "[A-Z]\\d{6}[(]?[0-9A]", 0.75, V.hk_id, _upper,
+            _HK_ANCHOR, 0.75, V.hk_id, _upper,
             ("香港", "身份证", "hkid", "identity card"), 0.95,
         ),
         Pattern(
             "tw-id", "TW_ID",
             "(?<![0-9A-Za-z])(?P<v>[A-Z][12]\\d{8})(?![0-9A-Za-z])",
-            "[A-Z][12]\\d{8}", 0.75, V.tw_id, _upper,
+            _TW_ANCHOR, 0.75, V.tw_id, _upper,
             ("台湾", "臺灣", "身份证", "身分證", "taiwan"), 0.95,
         ),
         Pattern(
