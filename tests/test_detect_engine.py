@@ -23,9 +23,9 @@ from wxguard.detect.api import (
     digit_runs,
     join_utf8,
 )
-from wxguard.detect.engine import Engine, _same_on_bytes, _splice
+from wxguard.detect.engine import Engine, _encode, _same_on_bytes, _splice
 from wxguard.detect.patterns import Pattern, PatternDetector
-from wxguard.detect.pii import BankCard, HmtId, Landline, Mobile, ResidentId
+from wxguard.detect.pii import BankCard, HmtId, Landline, Mobile, ResidentId, Uscc
 from wxguard.detect.registry import DetectorRegistry
 from wxguard.detect.textnorm import map_chars, one_to_one
 
@@ -310,37 +310,38 @@ class _HmtUnchecked(HmtId):
     patterns = tuple(replace(p, validate=None) for p in HmtId.patterns[:2])
 
 
-@settings(max_examples=300, deadline=None)
+# Pieces of HK/TW IDs and of a valid and an invalid USCC, and what may touch them.
+_ID_PIECES = ["A123456789", "AB123456", "Z2", "(7)", "7", "A", "1", "中", " ", "x",
+              "91330106Q20RDP0D73", "202610097035142183", "9133"]  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
 @given(
-    st.lists(
-        st.lists(
-            st.sampled_from(["A123456789", "AB123456", "Z2", "(7)", "7", "A", "1", "中", " ", "x"])
-        ).map("".join),
-        min_size=1,
-        max_size=3,
-    )
+    st.lists(st.lists(st.sampled_from(_ID_PIECES)).map("".join), min_size=1, max_size=3),
+    st.sampled_from([_HmtUnchecked, Uscc]),
 )
-def test_hk_and_tw_anchors_never_drop_a_regex_match(texts: list[str]) -> None:
-    """The bounded anchors (whole IDs only) fire wherever the regexes match, at the start
-    and end of a text and of the batch buffer."""
-    det = _HmtUnchecked(CFG)
+def test_bounded_anchors_never_drop_a_finding(
+    texts: list[str], cls: type[PatternDetector]
+) -> None:
+    """The bounded anchors (whole tokens only; USCC's also the department and region its
+    validator checks) fire wherever the regexes would find something, at the start and
+    end of a text and of the batch buffer: the engine finds what the detector finds when
+    it is run on every message."""
+    det = cls(CFG)
     items = [(str(k), t) for k, t in enumerate(texts)]
     got = {(f.message_id, f.start, f.end) for f in Engine([det], lambda v: v).scan(items).findings}
-    want = {
-        (str(k), *m.span("v"))
-        for k, t in enumerate(texts)
-        for _, rx, _, _ in det._compiled
-        for m in rx.finditer(t)
-    }
-    assert got == want
+    every = det.scan(ScanBatch(texts, range(len(texts))))
+    assert got == {(str(h.index), h.start, h.end) for h in every}
 
 
 @pytest.mark.parametrize(
     "text",
-    ["SF8605271917261 顺丰", "运单 JD3361786189759", "订单号 YS2026112007884", "AB1234567X"],
-)
-def test_waybills_are_not_hk_or_tw_candidates(text: str) -> None:
-    assert not Engine([_HmtUnchecked(CFG)], lambda v: v).scan([("m", text)]).findings
+    ["SF8605271917261 顺丰", "运单 JD3361786189759", "订单号 YS2026112007884", "AB1234567X",
+     "订单 202610097035142183 已发货"],
+)  # fmt: skip
+def test_waybills_and_order_numbers_are_not_id_candidates(text: str) -> None:
+    e = Engine([_HmtUnchecked(CFG), Uscc(CFG)], lambda v: v)
+    assert e._first_pass(*_encode([text])[1:])[0] == [set() for _ in e._anchors]
 
 
 @pytest.mark.parametrize(

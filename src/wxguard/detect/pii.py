@@ -25,6 +25,9 @@ from .patterns import upper_alnum as _upper
 # Mobiles, cards and resident IDs share one anchor, a run of 11 or more digits: one
 # Hyperscan callback per run instead of three (order and tracking numbers are common).
 _LONG_DIGITS = digit_run(11)
+# The end of a whole token in an anchor (byte mode): the NUL after each text, or the end of
+# the batch's buffer, bounds the last one (see Anchor).
+_BOUND = "(?:[^0-9A-Za-z]|$)"
 
 
 # Cheap tests of a whole digit run (Pattern.runs): a regex runs only where one passes.
@@ -180,6 +183,16 @@ class BankCard(PatternDetector):
     )  # fmt: skip
 
 
+# What the validator checks first, in the anchor: an assigned registration department and
+# a province (or national, 10) region code, the whole token bounded. An 18-digit order
+# number such as 202610097035142183 (region "26") is then not a candidate.
+_USCC_ANCHOR = Anchor(
+    f"[^0-9A-Za-z][{''.join(sorted(V.USCC_DEPTS))}][0-9A-Z]"
+    f"(?:{'|'.join(sorted(V.PROVINCES | {'10'}))})[0-9]{{4}}[0-9A-Z]{{10}}{_BOUND}",
+    utf8=False,
+)
+
+
 class Uscc(PatternDetector):
     id = "pii.cn.uscc"
     version = "1"
@@ -191,7 +204,7 @@ class Uscc(PatternDetector):
             "cn-uscc", "CN_USCC",
             "(?<![0-9A-Za-z])(?P<v>[0-9A-HJ-NP-RTUW-Y]{2}\\d{6}[0-9A-HJ-NP-RTUW-Y]{10})"
             "(?![0-9A-Za-z])",
-            "[0-9A-Z]{2}\\d{6}[0-9A-Z]{10}", 0.9, V.uscc, _upper,
+            _USCC_ANCHOR, 0.9, V.uscc, _upper,
             ("信用代码", "税号", "纳税人识别号", "营业执照", "开票", "uscc", "taxid"), 0.99,
         ),
     )  # fmt: skip
@@ -213,10 +226,9 @@ class Passport(PatternDetector):
     )  # fmt: skip
 
 
-# Whole IDs only, bounded like their regexes (byte mode; the NUL before each text and the
-# buffer's end bound the first and last): an express waybill such as SF8605271917261 holds
-# "F8605271" but is not a candidate, which kept the HK and TW regexes running on ~6% of chat.
-_BOUND = "(?:[^0-9A-Za-z]|$)"
+# Whole IDs only, bounded like their regexes: an express waybill such as SF8605271917261
+# holds "F8605271" but is not a candidate, which kept the HK and TW regexes running on ~6%
+# of chat.
 _HK_ANCHOR = Anchor(
     f"[^0-9A-Za-z][A-Z]{{1,2}}[0-9]{{6}}(?:\\([0-9A]\\)|[0-9A]{_BOUND})", utf8=False
 )

@@ -107,14 +107,14 @@ def bank_card(digits: str) -> str:
 # GB 32100-2015 unified social credit code.
 USCC_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _USCC_W = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
-_USCC_DEPTS = frozenset("123456789ANY")
+USCC_DEPTS = frozenset("123456789ANY")  # GB 32100 registration departments
 
 
 def uscc(value: str) -> str:
     v = value.upper()
     if len(v) != 18 or any(c not in USCC_CHARS for c in v):
         return "not 18 characters of the GB 32100 alphabet"
-    if v[0] not in _USCC_DEPTS:
+    if v[0] not in USCC_DEPTS:
         return f"registration department {v[0]} is not assigned"
     if v[2:4] not in PROVINCES and v[2:4] != "10":  # 10xxxx: registered at national level
         return f"region code {v[2:4]} is not a province"
