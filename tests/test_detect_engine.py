@@ -320,9 +320,7 @@ _ID_PIECES = ["A123456789", "AB123456", "Z2", "(7)", "7", "A", "1", "中", " ", 
     st.lists(st.lists(st.sampled_from(_ID_PIECES)).map("".join), min_size=1, max_size=3),
     st.sampled_from([_HmtUnchecked, Uscc]),
 )
-def test_bounded_anchors_never_drop_a_finding(
-    texts: list[str], cls: type[PatternDetector]
-) -> None:
+def test_bounded_anchors_never_drop_a_finding(texts: list[str], cls: type[PatternDetector]) -> None:
     """The bounded anchors (whole tokens only; USCC's also the department and region its
     validator checks) fire wherever the regexes would find something, at the start and
     end of a text and of the batch buffer: the engine finds what the detector finds when
