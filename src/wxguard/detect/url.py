@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from .api import Anchor, DetectConfig, Detector, Explanation, Hit, ScanBatch
 from .linear import registrable_domain, shipped_model
@@ -121,6 +122,7 @@ class SuspiciousUrl(Detector):
         self.targets: dict[str, tuple[str, ...]] = {_label(d): (d,) for d in self.own}
         for brand, domains in BRANDS.items():
             self.targets.setdefault(brand, domains)
+        self._skeletons = {name: skeleton(name) for name in self.targets}
         self.model = shipped_model("phishing-url", config.models)
         self._seen: dict[str, tuple[str, float, str] | None] = {}  # links repeat a lot in chat
 
@@ -204,10 +206,11 @@ class SuspiciousUrl(Detector):
         path = url[hm.end() :].lower()
         lure = [w for w in _LURE_PATH if w in path]
         tail = f"; path asks to {lure[0]}" if lure else ""
+        looks = _Looks.of(host, registrable, shown)
         for name, official in self.targets.items():
             if registrable in official:
                 return SAFE
-            hit = self._imitates(name, host, registrable, shown)
+            hit = looks.imitates(name, self._skeletons[name])
             if hit:
                 return (
                     "LOOKALIKE_URL",
@@ -222,22 +225,39 @@ class SuspiciousUrl(Detector):
     def _own_labels(self) -> set[str]:
         return {_label(d) for d in self.own}
 
-    @staticmethod
-    def _imitates(name: str, host: str, registrable: str, shown: str) -> str:
-        labels = [x for x in re.split(r"[.\-]", host) if x]
+
+@dataclass(frozen=True, slots=True)
+class _Looks:
+    """What a host looks like, worked out once per link and compared with every target
+    name (there are dozens: the company's own and the brands)."""
+
+    host: str
+    labels: frozenset[str]
+    whole: str  # the host with dots as hyphens
+    reg_label: str
+    reg_skeleton: str
+    shown_skeleton: str | None  # of the Unicode form of a punycode host, else None
+
+    @classmethod
+    def of(cls, host: str, registrable: str, shown: str) -> _Looks:
         reg_label = _label(registrable)
-        whole = host.replace(".", "-")
-        if (len(name) >= 4 and name in whole) or name in labels:
+        return cls(
+            host=host,
+            labels=frozenset(x for x in re.split(r"[.\-]", host) if x),
+            whole=host.replace(".", "-"),
+            reg_label=reg_label,
+            reg_skeleton=skeleton(reg_label),
+            shown_skeleton=skeleton(map_chars(_label(shown))) if shown != host else None,
+        )
+
+    def imitates(self, name: str, name_skeleton: str) -> str:
+        if (len(name) >= 4 and name in self.whole) or name in self.labels:
             return "names"
-        if len(name) >= 5 and skeleton(reg_label) == skeleton(name):
+        if len(name) >= 5 and self.reg_skeleton == name_skeleton:
             return "imitates the characters of"
-        if len(name) >= 6 and _within_one_edit(reg_label, name):
+        if len(name) >= 6 and _within_one_edit(self.reg_label, name):
             return "is one letter away from"
-        if (
-            shown != host
-            and len(name) >= 4
-            and skeleton(map_chars(_label(shown))) == skeleton(name)
-        ):
+        if len(name) >= 4 and self.shown_skeleton == name_skeleton:
             return "uses look-alike Unicode letters for"
         return ""
 
