@@ -383,7 +383,10 @@ PAYLOAD_TYPES: tuple[type[Payload], ...] = AnyPayload.__args__
 KINDS: tuple[str, ...] = tuple(str(t.__struct_config__.tag) for t in PAYLOAD_TYPES)
 
 
-class Message(Struct, omit_defaults=True, kw_only=True, forbid_unknown_fields=True):
+# gc=False: the cyclic collector never tracks a message (its fields are strings, numbers,
+# lists of strings and payload structs, none of which can point back at it, so no cycle can
+# form through one). Reading an archive decodes millions: ~3-5% faster untracked.
+class Message(Struct, omit_defaults=True, kw_only=True, forbid_unknown_fields=True, gc=False):
     """One archived message.
 
     ``id`` is ``"{source}:{source_msg_id}"`` and is the dedupe key. ``sent_at`` is
