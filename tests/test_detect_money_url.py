@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from wxguard.detect.api import DetectConfig
 from wxguard.detect.engine import Engine
-from wxguard.detect.money import MoneyAmount, chinese_number, magnitude, to_fen
+from wxguard.detect.money import (
+    _MONEY_RX,
+    MoneyAmount,
+    chinese_number,
+    magnitude,
+    money_matches,
+    to_fen,
+)
 from wxguard.detect.url import SuspiciousUrl, skeleton
 
 OWN = DetectConfig(own_domains=["yunshan-tech.com"], builtin_lexicons=False)
@@ -27,6 +36,20 @@ def test_stored_explanations_give_only_the_order_of_magnitude() -> None:
     assert f.explanation.note == "amount of the order of ¥10,000 (¥10,000–¥99,999)"
     assert "48" not in f.explanation.note
     assert magnitude("¥", 20) == "amount under ¥1"
+
+
+_MONEYISH = st.text(
+    alphabet="¥$￥RrMmBbCcNnYyUuSsDd人民币元块钱刀美金万亿千百十一两三整0123456789٣.,kKwW x"
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_MONEYISH)
+@example("订单 202610097035142183 共¥1,2345.5万元，一百二十三元整 RMB 5k usd3 US$7")
+def test_money_matches_are_the_regexs_own(text: str) -> None:
+    """Trying the money regex only where a match can begin finds exactly its matches."""
+    want = [(m.span(), m.groupdict()) for m in _MONEY_RX.finditer(text)]
+    assert [(m.span(), m.groupdict()) for m in money_matches(text)] == want
 
 
 def test_to_fen() -> None:

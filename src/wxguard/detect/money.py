@@ -12,7 +12,7 @@ gives the order of magnitude (policies that compare amounts read the message its
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal, InvalidOperation
 
 from .api import Anchor, Detector, Explanation, Hit, ScanBatch
@@ -39,12 +39,30 @@ _MONEY_RX = re.compile(
     rf"|(?P<cn>[{_CN_NUM}]{{2,}})(?P<cnpost>元整|元|块钱|块)?",
     re.IGNORECASE,
 )
+# Where a match of _MONEY_RX can begin: a currency sign or word's first character, a CN
+# numeral, or the first digit of a run of digits, dots and commas (inside such a run every
+# digit follows [\d.,], which the Arabic branches' look-behind refuses). Python's re tries
+# all four branches of _MONEY_RX at every position, ~6 µs for a 24-character message.
+_MONEY_START = re.compile(rf"[¥￥$rcu人{_CN_NUM}]|\d[\d.,]*", re.IGNORECASE)
 _USD = re.compile(r"\$|usd|美元|美金|刀", re.IGNORECASE)
 _MONEY_WORDS = (
     "转账", "转", "打款", "付款", "汇款", "收款", "红包", "报价", "价格", "优惠", "便宜", "折扣",
     "返点", "回扣", "定金", "尾款", "预算", "合同额", "金额", "费用", "账户",
     "price", "pay", "transfer", "quote", "discount",
 )  # fmt: skip
+
+
+def money_matches(text: str) -> Iterator[re.Match[str]]:
+    """The matches of ``_MONEY_RX.finditer(text)``, trying it only where one can begin."""
+    search, match = _MONEY_START.search, _MONEY_RX.match
+    pos = 0
+    while (start := search(text, pos)) is not None:
+        m = match(text, start.start())
+        if m is not None:
+            yield m
+            pos = m.end()
+        else:
+            pos = start.end()
 
 
 def chinese_number(text: str) -> int | None:
@@ -109,7 +127,7 @@ class MoneyAmount(Detector):
         for i in batch.candidates:
             text = batch.texts[i]
             low = batch.lower(i)
-            for m in _MONEY_RX.finditer(text):
+            for m in money_matches(text):
                 fen, how = self._value(m)
                 if fen is None:
                     continue
