@@ -304,10 +304,12 @@ def test_run_tests_never_change_what_number_detectors_find(text: str) -> None:
         assert fast == slow, cls.id
 
 
-class _HmtUnchecked(HmtId):
-    """HK and TW patterns with no check digit, so every regex match is a finding."""
-
-    patterns = tuple(replace(p, validate=None) for p in HmtId.patterns[:2])
+# HK and TW patterns with no check digit, so every regex match is a finding.
+_HmtUnchecked: type[PatternDetector] = type(
+    "_HmtUnchecked",
+    (HmtId,),
+    {"patterns": tuple(replace(p, validate=None) for p in HmtId.patterns[:2])},
+)
 
 
 # Pieces of HK/TW IDs and of a valid and an invalid USCC, and what may touch them.
