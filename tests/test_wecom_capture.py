@@ -383,7 +383,9 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(env: Env, corpus:
     (env.data / "wecom.toml").write_text(
         (env.data / "wecom.toml").read_text() + "[pull]\npage_size = 40\n"
     )
-    env.fx.faults("getchatdata sleep:120 -1", "media sleep:20 -1")
+    # Pages slow enough (fixed sleeps, not CPU) that most of the 20 runs are cut off on a
+    # fast machine too: at 120 ms a page, a fast day finished the work after 8 kills.
+    env.fx.faults("getchatdata sleep:250 -1", "media sleep:20 -1")
     rng = random.Random(4)
     kills = 0
     cmd = [sys.executable, "-m", "wxguard", "ingest", "wecom", "--data", str(env.data)]

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import inspect
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -218,4 +220,22 @@ def json_schema() -> dict[str, Any]:
     schema = msgspec.json.schema(_MessageLine | _ParticipantLine | _ConversationLine)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "wxguard interchange line, version 1"
+    _canonical(schema)
     return schema
+
+
+def _canonical(node: Any) -> None:
+    """The same schema whatever the msgspec release: docstring descriptions dedented (0.23
+    does it itself, earlier releases kept the source indentation) and ``anyOf`` choices in
+    a fixed order (releases list ``null`` before or after the other choice)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "description" and isinstance(value, str):
+                node[key] = inspect.cleandoc(value)
+            else:
+                _canonical(value)
+        if isinstance(node.get("anyOf"), list):
+            node["anyOf"].sort(key=lambda choice: json.dumps(choice, sort_keys=True))
+    elif isinstance(node, list):
+        for value in node:
+            _canonical(value)
