@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from wxguard.detect.api import (
@@ -302,6 +302,29 @@ def test_run_tests_never_change_what_number_detectors_find(text: str) -> None:
         fast = Engine([cls(CFG)], lambda v: v).scan([("m", text)]).findings
         slow = Engine([_without_run_tests(cls)], lambda v: v).scan([("m", text)]).findings
         assert fast == slow, cls.id
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.text(alphabet="0123456789 -X中号码身份证卡电话", min_size=0, max_size=30),
+        min_size=1,
+        max_size=6,
+    )
+)
+# a 10-digit landline is a candidate of its context words, not of the 11+-digit anchor
+@example(["手机 13800138000", "电话 0108888666"])
+def test_number_detectors_sharing_a_batch_find_what_each_finds_alone(texts: list[str]) -> None:
+    """The digit runs of a candidate set are listed once per batch and shared by every
+    number detector (ScanBatch.messages_with_run); patterns whose anchors hit different
+    messages (context words, long digits) must still each see their own candidates."""
+    items = [(str(k), t) for k, t in enumerate(texts)]
+    classes = (Mobile, BankCard, ResidentId, Landline)
+    together = Engine([cls(CFG) for cls in classes], lambda v: v).scan(items).findings
+    alone = [f for cls in classes
+             for f in Engine([_without_run_tests(cls)], lambda v: v).scan(items).findings]  # fmt: skip
+    key = lambda f: (f.message_id, f.start, f.end, f.detector, f.score)  # noqa: E731
+    assert sorted(map(key, together)) == sorted(map(key, alone))
 
 
 # HK and TW patterns with no check digit, so every regex match is a finding.

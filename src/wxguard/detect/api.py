@@ -13,7 +13,7 @@ keyed fingerprint. A finding never holds the value.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence, Sized
+from collections.abc import Callable, Collection, Iterable, Sequence, Sized
 from dataclasses import dataclass, field
 from itertools import accumulate, repeat
 from operator import add
@@ -149,6 +149,10 @@ class TextCache:
 
     lower: dict[int, str] = field(default_factory=dict)
     runs: dict[int, list[tuple[int, int, str]]] = field(default_factory=dict)
+    # id(candidates) -> (candidates, their (message, digits) runs in message order)
+    flat_runs: dict[int, tuple[Collection[int], list[tuple[int, str]]]] = field(
+        default_factory=dict
+    )
 
 
 @dataclass(slots=True)
@@ -171,6 +175,16 @@ class ScanBatch:
         if runs is None:
             runs = self.cache.runs[i] = digit_runs(self.texts[i])
         return runs
+
+    def messages_with_run(self, where: Collection[int], test: Callable[[str], bool]) -> list[int]:
+        """The messages of ``where`` (sorted) with a digit run that passes ``test``. The
+        runs of a candidate set are listed once per batch: the number detectors share one
+        anchor, so each of their tests is a plain loop over the same runs."""
+        known = self.cache.flat_runs.get(id(where))
+        if known is None or known[0] is not where:
+            flat = [(i, d) for i in sorted(where) for _, _, d in self.digit_runs(i)]
+            known = self.cache.flat_runs[id(where)] = (where, flat)
+        return list(dict.fromkeys([i for i, d in known[1] if test(d)]))
 
     def joined_utf8(self) -> tuple[bytes, list[int]]:
         if self.utf8 is None:

@@ -23,6 +23,7 @@ import time
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 import hyperscan
 
@@ -79,7 +80,7 @@ def _splice(
         shift += len(new[k]) - (ends[i] - start)
         if shift:
             stop = changed[k + 1] if k + 1 < len(changed) else len(ends)
-            out_ends[i:stop] = [e + shift for e in ends[i:stop]]
+            out_ends[i:stop] = map(shift.__add__, ends[i:stop])
     pieces.append(data[prev:])
     return b"".join(pieces), out_ends
 
@@ -161,7 +162,7 @@ class Engine:
         result = ScanResult()
         if not items:
             return result
-        texts, data, ends = _encode([t for _, t in items])
+        texts, data, ends = _encode(list(map(itemgetter(1), items)))
         by_anchor, remap, remove = self._first_pass(data, ends)
         norm: list[str] = texts
         maps: dict[int, Normalised] = {}
@@ -205,16 +206,13 @@ class Engine:
         by_anchor: list[set[int]] = [set() for _ in self._anchors]
         remap: set[int] = set()
         remove: set[int] = set()
-        n_trig = self._n_triggers
+        # the set each expression id adds its messages to: the triggers', then the anchors'
+        into = [remove] * self._n_triggers + by_anchor
 
         # An anchor may end on the NUL after its text (a trailing "not alphanumeric" bound):
         # bisect_left gives that NUL to the text before it, as it gives every other byte.
         def on_match(eid: int, _from: int, to: int, _flags: int, _ctx: object) -> None:
-            i = bisect_left(ends, to - 1)
-            if eid >= n_trig:
-                by_anchor[eid - n_trig].add(i)
-            else:
-                remove.add(i)
+            into[eid].add(bisect_left(ends, to - 1))
 
         def on_mapped(_eid: int, _from: int, to: int, _flags: int, _ctx: object) -> None:
             remap.add(bisect_right(ends, to - 1))

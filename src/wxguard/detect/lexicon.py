@@ -105,16 +105,15 @@ class LexiconDetector(Detector):
             return
         if self._db is not None:
             data, ends = batch.joined_utf8()
-            found: list[tuple[int, int]] = []
-            self._db.scan(
-                data, match_event_handler=lambda eid, _f, to, _fl, _c: found.append((eid, to))
-            )
             wordy, nbytes = self._wordy, self._nbytes
             per_msg: dict[int, list[tuple[int, int]]] = {}
-            for eid, to in found:
+
+            def on_match(eid: int, _f: int, to: int, _fl: int, _c: object) -> None:
                 if wordy[eid] and not _bounded(data, to - nbytes[eid], to):
-                    continue
+                    return
                 per_msg.setdefault(bisect_right(ends, to - 1), []).append((eid, to))
+
+            self._db.scan(data, match_event_handler=on_match)
             terms, code = self._terms, self._code
             for i, raw in per_msg.items():
                 codes = {code[eid] for eid, _ in raw}

@@ -126,11 +126,14 @@ class PatternDetector(Detector):
         for (p, rx, ctx_words, sup_words), own in compiled:
             # With the engine's per-anchor candidates, a pattern runs only where its own
             # anchor hit (none: skipped); without them, on every candidate.
-            where = sorted(batch.anchored.get(own, ())) if batch.anchored else batch.candidates
+            mine = batch.anchored.get(own, ()) if batch.anchored else batch.candidates
             has_v = self._value_group[p.name]
             if p.runs is not None:
-                test = p.runs
-                where = [i for i in where if any(test(d) for _, _, d in batch.digit_runs(i))]
+                where: Sequence[int] = batch.messages_with_run(mine, p.runs)
+            elif batch.anchored:
+                where = sorted(mine)
+            else:
+                where = batch.candidates
             for i in where:
                 for m in rx.finditer(texts[i]):
                     hit = self._judge(batch, i, m, p, ctx_words, sup_words, has_v)
