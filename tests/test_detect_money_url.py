@@ -123,3 +123,19 @@ def test_ordinary_urls_are_not_flagged(url: str) -> None:
 def test_skeleton_folds_lookalike_characters() -> None:
     assert skeleton("paypa1") == skeleton("paypal")
     assert skeleton("rnicrosoft") == skeleton("microsoft")
+
+
+_HOSTS = ["yunshan-tech.com", "yunshan-tech.com.login-verify.cn", "paypa1.com", "alipay.taobao.com",
+          "10.2.3.4", "t.cn", "xn--80ak6aa92e.com", "doc.weixin.qq.com", "login.example.com"]  # fmt: skip
+_PATHS = ["", "/", "/login", "/verify?x=1", "/a/account/update", "/sheet/demo1", "/wallet-unlock"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(_HOSTS), st.sampled_from(_PATHS)), min_size=1))
+def test_verdicts_kept_per_host_equal_a_fresh_judgement(links: list[tuple[str, str]]) -> None:
+    """The rules' verdicts are kept per (host, first lure word of the path): a detector
+    that has seen other links of a host judges each link as a new detector would."""
+    shared = SuspiciousUrl(OWN)
+    for host, path in links:
+        url = f"https://{host}{path}"
+        assert shared.judge(url) == SuspiciousUrl(OWN).judge(url), url

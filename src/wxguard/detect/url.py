@@ -125,6 +125,7 @@ class SuspiciousUrl(Detector):
         self._skeletons = {name: skeleton(name) for name in self.targets}
         self.model = shipped_model("phishing-url", config.models)
         self._seen: dict[str, tuple[str, float, str] | None] = {}  # links repeat a lot in chat
+        self._by_host: dict[tuple[str, str], tuple[str, float, str] | None] = {}
 
     def anchors(self) -> Sequence[Anchor]:
         bare = "[a-z0-9]\\.(?:[a-z]{2,24}|xn--[a-z0-9-]+)(?::\\d{2,5})?/"
@@ -185,10 +186,25 @@ class SuspiciousUrl(Detector):
         return cues[:3]
 
     def _rules(self, url: str) -> tuple[str, float, str] | None:
+        """The rules' verdict. It depends only on the host and the first lure word of the
+        path, so it is kept per (host, word): chat links share a few hosts (shared
+        documents, the company's site) and differ in their paths."""
         hm = _HOST_RX.match(url)
         if hm is None:
             return None
         host = hm.group(1).strip("[]").lower().rstrip(".")
+        path = url[hm.end() :].lower()
+        lure = next((w for w in _LURE_PATH if w in path), "")
+        key = (host, lure)
+        if key in self._by_host:
+            return self._by_host[key]
+        verdict = self._host_rules(host, lure)
+        if len(self._by_host) >= 100_000:
+            self._by_host.clear()
+        self._by_host[key] = verdict
+        return verdict
+
+    def _host_rules(self, host: str, lure: str) -> tuple[str, float, str] | None:
         try:
             ipaddress.ip_address(host)
             return "SUSPICIOUS_URL", 0.7, f"raw IP address host {host}"
@@ -203,9 +219,7 @@ class SuspiciousUrl(Detector):
             return SAFE
         if host in SHORTENERS or registrable in SHORTENERS:
             return "SUSPICIOUS_URL", 0.6, f"link shortener {registrable} hides the destination"
-        path = url[hm.end() :].lower()
-        lure = [w for w in _LURE_PATH if w in path]
-        tail = f"; path asks to {lure[0]}" if lure else ""
+        tail = f"; path asks to {lure}" if lure else ""
         looks = _Looks.of(host, registrable, shown)
         for name, official in self.targets.items():
             if registrable in official:
