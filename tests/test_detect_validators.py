@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from wxguard.demo.plants import luhn_complete, resident_id, uscc
 from wxguard.detect import validators as V
+from wxguard.detect.pii import CARD_FIRST_DIGITS
 
 TODAY = dt.date(2026, 11, 23)
 
@@ -122,3 +123,14 @@ def test_validators_never_raise(s: str) -> None:
     for f in (V.resident_id, V.resident_id_15, V.bank_card, V.uscc, V.iban, V.us_ssn,
               V.hk_id, V.tw_id, V.ipv4, V.ipv6):  # fmt: skip
         assert isinstance(f(s), str)
+
+
+def test_card_first_digits_cover_every_network() -> None:
+    """pii.CARD_FIRST_DIGITS (a quick test before card_network) never rejects a run that
+    card_network accepts: every 5-digit prefix (all it reads) at every card length."""
+    for n in range(13, 20):
+        allowed = CARD_FIRST_DIGITS[n]
+        for prefix in range(100_000):
+            digits = f"{prefix:05d}".ljust(n, "0")
+            if V.card_network(digits) is not None:
+                assert digits[0] in allowed, (n, digits)
