@@ -16,10 +16,15 @@ Development-time only. Sources, both MIT-licensed:
 - ngender's given-name character counts (male + female): the given-name character costs.
 - Surnames: the list in ``wxguard.detect.names`` (written from general knowledge, roughly by
   frequency), costed by rank (Zipf).
+- Transliteration characters: the set in ``wxguard.detect.names`` (Xinhua's tables, the common
+  core, written from general knowledge), each costed by how often it occurs in jieba's words
+  tagged as names (``nr``, ``nrt``) of three or more characters that are all transliteration
+  characters (詹姆斯, 罗纳尔多). Those words keep only ``FOREIGN_SHARE`` of their count as
+  words, so the name model competes for them (jieba's ``nrt`` also tags places: 伊拉克).
 
-The four parameters below were chosen on the *even-numbered* documents of CLUENER's train file
-(its licence allows measuring and tuning, not training); ``benchmarks/quality.py`` reports the
-odd-numbered half, which they never saw.
+The parameters below (and FOREIGN_SHARE) were chosen on the *even-numbered* documents of
+CLUENER's train file (its licence allows measuring and tuning, not training);
+``benchmarks/quality.py`` reports the odd-numbered half, which they never saw.
 """
 
 from __future__ import annotations
@@ -33,12 +38,12 @@ from pathlib import Path
 from wxguard.detect.api import DetectConfig
 from wxguard.detect.engine import Engine
 from wxguard.detect.namemodel import MAX_WORD, NAME, SCALE, NameCard, dump_names_model
-from wxguard.detect.names import COMPOUND, SURNAMES, ChineseName
+from wxguard.detect.names import COMPOUND, SURNAMES, TRANSLITERATION, ChineseName
 from wxguard.detect.quality import name_spans_score, read_cluener
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "src" / "wxguard" / "detect" / "models" / f"{NAME}.xz"
-VERSION = "2"
+VERSION = "3"  # 3: transliterated names (F table, foreign_cost)
 
 
 def cost(p: float) -> int:
@@ -46,12 +51,14 @@ def cost(p: float) -> int:
 
 
 NR2_SHARE = 0.1
+FOREIGN_SHARE = 0.1
 PARAMS = {
     "name_cost": cost(0.01),  # a name token is as likely as a word of probability 1/100
     "given1_cost": cost(0.3),  # one-character given names: ~30% of names
     "given2_cost": cost(0.7),
     "context_bonus": 2 * SCALE,  # each kind of context: e^2 times likelier
     "unknown_cost": cost(0.5 / 60_101_967),  # half a count in jieba's corpus
+    "foreign_cost": cost(0.01),  # a transliterated name, before its characters' costs
 }
 
 
@@ -65,6 +72,8 @@ def main() -> None:
     args = ap.parse_args()
     single = set(SURNAMES)
     counts: dict[str, int] = {}
+    translit = set(TRANSLITERATION)
+    foreign_n = dict.fromkeys(TRANSLITERATION, 1)  # add-one smoothing
     total = 0
     for no, line in enumerate(args.jieba_dict.read_text("utf-8").splitlines(), 1):
         parts = line.split()
@@ -79,6 +88,12 @@ def main() -> None:
             continue
         if tag in ("nr", "nrfg") and len(word) == 2 and surname_shaped:
             n = max(1, round(n * NR2_SHARE))  # 李娜 or 谢谢: most of the count stays a word
+        elif tag in ("nr", "nrt") and len(word) >= 3 and set(word) <= translit:
+            for c in word:
+                foreign_n[c] += 1
+            n = round(n * FOREIGN_SHARE)
+            if not n:
+                continue
         counts[word] = counts.get(word, 0) + n
     words = {w: cost(n / total) for w, n in counts.items()}
     given_n: dict[str, int] = {}
@@ -91,21 +106,24 @@ def main() -> None:
     z = sum(ranks.values())
     surnames = {c: cost(r / z) for c, r in ranks.items()}
     surnames.update({c: cost(1e-4) for c in COMPOUND})
+    ft = sum(foreign_n.values())
+    foreign = {c: cost(k / ft) for c, k in foreign_n.items()}
     card = NameCard(
         name=NAME,
         version=VERSION,
         built_from=(
             "jieba 0.42.1 dict.txt (word counts; MIT), ngender 0.1.1 charfreq.csv "
-            "(given-name character counts; MIT), wxguard's surname list"
+            "(given-name character counts; MIT), wxguard's surname and transliteration lists"
         ),
         licence="MIT (jieba: Sun Junyi; ngender: Jingchao Hu); see docs/detectors.md",
         tuning=(
-            "name_cost, given1/2_cost and context_bonus chosen on the even-numbered documents "
-            "of CLUENER train (measure/tune only); quality reported on the odd-numbered half"
+            "name_cost, given1/2_cost, context_bonus and foreign_cost chosen on the "
+            "even-numbered documents of CLUENER train (measure/tune only); quality reported "
+            "on the odd-numbered half"
         ),
         measured={},
     )
-    data = dump_names_model(card, PARAMS, surnames, given, words)
+    data = dump_names_model(card, PARAMS, surnames, given, words, foreign)
     args.out.write_bytes(data)
     if args.cluener:
         score = name_spans_score(
@@ -116,11 +134,12 @@ def main() -> None:
         figures = {"precision": score.precision, "recall": score.recall, "f1": score.f1}
         measured = {k: round(v, 3) for k, v in figures.items()}
         card = replace(card, measured={**measured, "items": score.tp + score.fn})
-        data = dump_names_model(card, PARAMS, surnames, given, words)
+        data = dump_names_model(card, PARAMS, surnames, given, words, foreign)
         args.out.write_bytes(data)
         print(f"CLUENER held-out half: {card.measured}")
     print(f"{args.out}: {len(words):,} words, {len(given):,} given-name characters, "
-          f"{len(surnames):,} surnames, {len(data):,} bytes")  # fmt: skip
+          f"{len(surnames):,} surnames, {len(foreign):,} transliteration characters, "
+          f"{len(data):,} bytes")  # fmt: skip
 
 
 if __name__ == "__main__":

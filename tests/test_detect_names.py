@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from wxguard.detect.api import DetectConfig, DetectorError
 from wxguard.detect.engine import Engine
 from wxguard.detect.namemodel import FORMAT, NameCard, dump_names_model, load_names_model
-from wxguard.detect.names import MAX_RUN, SURNAMES, ChineseName
+from wxguard.detect.names import MAX_RUN, SURNAMES, TRANSLITERATION, ChineseName
 from wxguard.detect.registry import DetectorRegistry
 from wxguard.detect.scan import data_dir_config
 
@@ -45,6 +45,13 @@ def names(engine: Engine, text: str) -> list[str]:
         ("这批货黄志强负责跟进", "黄志强"),
         ("合同让孙丽娟签字后寄回", "孙丽娟"),
         ("已转给财务部的何晓东处理", "何晓东"),
+        # transliterated names: beside context, or parts joined by a dot
+        ("主帅穆里尼奥表示不满", "穆里尼奥"),
+        ("请联系史密斯先生确认", "史密斯"),
+        ("客户詹姆斯说下周签约", "詹姆斯"),
+        ("由皮尔斯·布鲁斯南主演", "皮尔斯·布鲁斯南"),
+        ("下午和迈克尔·乔丹合影", "迈克尔·乔丹"),
+        ("导演西恩·潘执导", "西恩·潘"),
     ],
 )
 def test_names_in_context(engine: Engine, text: str, name: str) -> None:
@@ -71,6 +78,15 @@ def test_names_in_context(engine: Engine, text: str, name: str) -> None:
         "明天去梁建华大厦开会",  # name-shaped, but part of a building's name
         "送到吴江路仓库",  # a street
         "客户是金鹏科技",  # a company
+        # transliterations without context are as often places, brands or clubs
+        "下周去巴勒莫开会",
+        "船停在阿穆尔湾",  # a place (湾), so no part of it either
+        "斯图加特的客户",
+        "伊拉克的客户下单了",
+        "加拿大和澳大利亚的市场",
+        "我们用特斯拉的车",
+        "亚马逊的订单已发货",
+        "贝里琉岛",
     ],
 )
 def test_words_shaped_like_names(engine: Engine, text: str) -> None:
@@ -84,6 +100,10 @@ def test_context_raises_the_score_and_is_explained(engine: Engine) -> None:
     assert titled.explanation.context == ["经理", "联系"] and bare.explanation.context == []
     assert bare.explanation.pattern == "cn-name-model"
     assert "3-character name" in bare.explanation.note and "nats" in bare.explanation.note
+    [foreign] = engine.scan([("m", "主帅穆里尼奥表示不满")]).findings
+    assert foreign.explanation.pattern == "foreign-name-model"
+    assert foreign.explanation.context == ["表示", "主帅"] and foreign.score == 0.8
+    assert "4-character transliterated name" in foreign.explanation.note
 
 
 def test_spans_point_into_the_original_text(engine: Engine) -> None:
@@ -96,24 +116,53 @@ def test_spans_point_into_the_original_text(engine: Engine) -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.text(alphabet="王李张高明天周末文件黄志强建国丽娟经理先生说、，：", max_size=60))
-def test_findings_are_valid_spans_starting_with_a_surname(text: str) -> None:
+@given(st.text(alphabet="王李张高明天周末文件黄志强建国丽娟经理先生说、，：·斯特拉", max_size=60))
+def test_findings_are_surname_names_or_transliterations(text: str) -> None:
     eng = Engine([ChineseName(DetectConfig())], lambda v: v)
     result = eng.scan([("m", text)])
     assert not result.faults
     for f in result.findings:
-        assert 0 <= f.start < f.end <= len(text) and 2 <= f.end - f.start <= 4
-        assert text[f.start] in SURNAMES
+        span = text[f.start : f.end]
+        assert 0 <= f.start < f.end <= len(text) and f.end - f.start >= 2
+        if f.explanation.pattern == "cn-name-model":
+            assert span[0] in SURNAMES and len(span) <= 4
+        else:  # transliteration characters, parts of two or more joined by single dots
+            assert f.explanation.pattern == "foreign-name-model"
+            assert set(span) <= set(TRANSLITERATION) | {"·"}
+            parts = span.split("·")
+            assert len(parts[0]) >= 2 and all(parts) and (len(parts) > 1 or f.explanation.context)
 
 
-def _tiny(path: Path, word_cost: int, name: str = "names-zh") -> Path:
-    """A hand-made model: surname 甲, given-name characters 乙 and 丙, a few words."""
+def _tiny(path: Path, word_cost: int, name: str = "names-zh", foreign: int | None = None) -> Path:
+    """A hand-made model: surname 甲, given-name characters 乙 and 丙, a few words; with
+    ``foreign``, transliteration characters 戊 and 己 and that prior cost."""
     card = NameCard(name=name, version="t", built_from="hand-made", licence="n/a", tuning="none")
     params = {"name_cost": 10, "given1_cost": 2, "given2_cost": 2, "context_bonus": 16,
               "unknown_cost": 120}  # fmt: skip
-    words = {"甲乙": word_cost, "今天": 20, "来": 15, "了": 10}
-    path.write_bytes(dump_names_model(card, params, {"甲": 5}, {"乙": 5, "丙": 5}, words))
+    chars = {}
+    if foreign is not None:
+        params["foreign_cost"] = foreign
+        chars = {"戊": 5, "己": 5}
+    words = {"甲乙": word_cost, "今天": 20, "来": 15, "了": 10, "戊己": 100}
+    path.write_bytes(dump_names_model(card, params, {"甲": 5}, {"乙": 5, "丙": 5}, words, chars))
     return path
+
+
+def test_a_replacement_model_decides_transliterated_names(tmp_path: Path) -> None:
+    # 戊己 is a word costing 100; as a transliteration it costs the prior + 5 + 5, less the
+    # context bonus of "联系" (16) before it. No F table: no transliterated names at all.
+    text = "联系戊己"
+
+    def found(model: Path) -> list[str]:
+        det = ChineseName(DetectConfig(models={"names-zh": model}))
+        return [
+            text[f.start : f.end] for f in Engine([det], lambda v: v).scan([("m", text)]).findings
+        ]
+
+    assert found(_tiny(tmp_path / "a.xz", 200, foreign=50)) == ["戊己"]  # 60 - 16 < 100
+    assert found(_tiny(tmp_path / "b.xz", 200, foreign=120)) == []  # 130 - 16 > 100
+    assert found(_tiny(tmp_path / "c.xz", 200)) == []
+    assert load_names_model(tmp_path / "a.xz").foreign == {"戊": 5, "己": 5}
 
 
 def test_a_replacement_model_is_loaded_and_decides(tmp_path: Path) -> None:
@@ -190,3 +239,12 @@ def test_the_build_script_makes_a_loadable_model(tmp_path: Path) -> None:
     found = ChineseName(DetectConfig(models={"names-zh": out}))
     hits = Engine([found], lambda v: v).scan([("m", "今天刘建国很高兴")]).findings
     assert [(h.start, h.end) for h in hits] == [(2, 5)]
+
+
+def test_a_transliteration_table_without_its_prior_is_named(tmp_path: Path) -> None:
+    good = lzma.decompress(_tiny(tmp_path / "t.xz", 200).read_bytes()).decode()
+    lines = good.splitlines()
+    lines.insert(2, "F\t戊\t5")
+    (tmp_path / "t.xz").write_bytes(lzma.compress("\n".join(lines).encode()))
+    with pytest.raises(DetectorError, match=r"F table .* needs params\.foreign_cost"):
+        load_names_model(tmp_path / "t.xz")

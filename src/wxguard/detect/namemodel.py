@@ -15,7 +15,11 @@ dictionary and ngender's given-name character counts (both MIT; see the card)::
     {"card": {...}, "params": {...}}       one JSON object
     S<TAB>surname<TAB>cost                 single or compound surnames
     G<TAB>character<TAB>cost               given-name characters
+    F<TAB>character<TAB>cost               characters of transliterated foreign names
     W<TAB>word<TAB>cost                    dictionary words
+
+The ``F`` table and the ``foreign_cost`` parameter are optional (a model without them
+finds no transliterated names).
 
 An administrator may replace it (``detect.toml``: ``[models] names-zh = "path"``); a
 missing or damaged file is an error naming the file and the line.
@@ -40,6 +44,8 @@ PREFIX = -1  # a dictionary key that is only the beginning of longer words
 MAX_WORD = 6  # longest dictionary word kept
 T = TypeVar("T")
 PARAMS = ("name_cost", "given1_cost", "given2_cost", "context_bonus", "unknown_cost")
+OPTIONAL_PARAMS = ("foreign_cost",)
+MAX_FOREIGN = 8  # longest transliterated name part read as one token (希策尔斯贝格 is 6)
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,8 @@ class NameModel:
     context_bonus: int  # an honorific, cue, role or verb beside the name
     unknown_cost: int  # a character not in the dictionary
     compound: frozenset[str] = frozenset()
+    foreign: dict[str, int] = field(default_factory=dict)  # transliteration characters
+    foreign_cost: int = 0  # prior cost of a transliterated name (with ``foreign``)
 
     def cost(self, word: str) -> int | None:
         """The dictionary cost of ``word`` (None when it is not a word)."""
@@ -86,6 +94,37 @@ class NameModel:
                 return None
             return self.name_cost + sc + self.given2_cost + g1 + g2, sl
         return None
+
+    def foreign_tokens(self, run: str, s: int) -> list[tuple[int, int, bool]]:
+        """The transliterated-name readings starting at ``run[s]``: (end, cost, whether it
+        has a dot) for each end two or more characters on, over transliteration characters
+        and the ``·`` between a name's parts (``皮尔斯·布鲁斯南``, ``西恩·潘``)."""
+        foreign = self.foreign
+        out: list[tuple[int, int, bool]] = []
+        if not foreign or run[s] not in foreign:
+            return out
+        cost = self.foreign_cost
+        part = 0
+        dotted = False
+        e = s
+        n = len(run)
+        while e < n:
+            c = run[e]
+            k = foreign.get(c)
+            if k is None:
+                if c != "·" or part < 2 or e + 1 >= n or run[e + 1] not in foreign:
+                    break
+                part, dotted = 0, True  # a new part of the name begins after the dot
+                e += 1
+                continue
+            part += 1
+            if part > MAX_FOREIGN:
+                break
+            cost += k
+            e += 1
+            if part >= 2 or dotted:
+                out.append((e, cost, dotted))
+        return out
 
     def words_cost(self, text: str) -> int:
         """The cost of the cheapest reading of ``text`` as dictionary words only."""
@@ -150,9 +189,10 @@ def load_names_model(path: Path | str) -> NameModel:
         head: dict[str, Any] = json.loads(lines[1]) if len(lines) > 1 else {}
         card = NameCard(**head["card"])
         params = {k: int(head["params"][k]) for k in PARAMS}
+        params |= {k: int(head["params"][k]) for k in OPTIONAL_PARAMS if k in head["params"]}
     except (ValueError, KeyError, TypeError) as e:
         raise _fail(p, f"line 2: bad header ({type(e).__name__}: {e})") from None
-    tables: dict[str, dict[str, int]] = {"S": {}, "G": {}, "W": {}}
+    tables: dict[str, dict[str, int]] = {"S": {}, "G": {}, "F": {}, "W": {}}
     for no, line in enumerate(lines[2:], start=3):
         if not line:
             continue
@@ -162,6 +202,8 @@ def load_names_model(path: Path | str) -> NameModel:
         tables[parts[0]][parts[1]] = int(parts[2])
     if not tables["S"] or not tables["G"] or not tables["W"]:
         raise _fail(p, "surnames, given-name characters and words must all be present")
+    if tables["F"] and "foreign_cost" not in params:
+        raise _fail(p, "an F table (transliteration characters) needs params.foreign_cost")
     words = tables["W"]
     for w in list(words):
         if len(w) > MAX_WORD:
@@ -175,6 +217,7 @@ def load_names_model(path: Path | str) -> NameModel:
         given=tables["G"],
         words=words,
         compound=frozenset(s for s in tables["S"] if len(s) == 2),
+        foreign=tables["F"],
         **params,
     )
 
@@ -185,13 +228,14 @@ def dump_names_model(
     surnames: dict[str, int],
     given: dict[str, int],
     words: dict[str, int],
+    foreign: dict[str, int] | None = None,
 ) -> bytes:
     """Serialise a model (used by the build script); the inverse of ``load_names_model``."""
-    if set(params) != set(PARAMS):
-        raise ValueError(f"params must be exactly {PARAMS}")
+    if not set(PARAMS) <= set(params) <= set(PARAMS) | set(OPTIONAL_PARAMS):
+        raise ValueError(f"params must be {PARAMS}, optionally with {OPTIONAL_PARAMS}")
     head = {"card": card.__dict__, "params": params}
     out = [FORMAT, json.dumps(head, ensure_ascii=False, sort_keys=True)]
-    for kind, table in (("S", surnames), ("G", given), ("W", words)):
+    for kind, table in (("S", surnames), ("G", given), ("F", foreign or {}), ("W", words)):
         out += [f"{kind}\t{k}\t{v}" for k, v in sorted(table.items())]
     return lzma.compress(("\n".join(out) + "\n").encode("utf-8"), preset=9)
 

@@ -8,8 +8,10 @@ given-name character counts, both MIT). ``今天很高兴`` stays words; ``这�
 name's cost and raises its score: an honorific after (``王芳女士``, ``李经理``), a cue
 or role before (``联系人``, ``收件人：``, ``记者``), a verb after (``表示``), a list
 (``张伟、李娜``). A surname and a title (``张先生``, ``王总``) is not a name.
-Transliterated foreign names and nicknames are out of its reach (docs/detectors.md
-has its measured quality).
+Transliterated foreign names (``巴洛特利``, ``皮尔斯·布鲁斯南``) are read the same
+way, as runs of transliteration characters (``TRANSLITERATION``) that no cheaper
+reading as words explains. Nicknames and names in Latin letters are out of its reach
+(docs/detectors.md has its measured quality).
 """
 
 from __future__ import annotations
@@ -55,7 +57,18 @@ CUES = ("联系人", "收件人", "收货人", "负责人", "户名", "姓名", 
 # Marks after a name that count like a verb (the name is the subject or the addressee).
 AFTER_MARKS = ("：", ":")
 LIST_MARKS = ("、", "/", "／")
-RUN = re.compile(r"[\u3400-\u9fff]+")
+# The characters Chinese writes foreign names with (Xinhua's transliteration tables, the
+# common core); the model costs each by how often jieba's transliterated names use it.
+TRANSLITERATION = (
+    "阿埃艾爱安昂奥巴拜班邦保鲍贝本比彼宾波伯博布查达戴丹道德登迪蒂丁东杜多厄恩尔法凡菲费芬"
+    "丰弗伏福盖甘冈戈格根贡古瓜圭哈海汉豪赫亨胡华霍基吉加贾杰捷金卡凯坎康考柯科克肯孔库夸奎"
+    "昆拉莱赖兰朗劳勒雷蕾里利莉丽列林琳隆卢鲁路伦罗洛吕马玛迈麦曼芒梅门蒙米敏莫姆穆纳娜奈"
+    "内尼涅宁纽努诺欧帕派佩彭皮珀普齐奇恰乔切钦琼丘萨塞赛桑森沙莎尚舍什施舒斯松苏索塔泰坦"
+    "特滕提廷图托瓦旺威韦维温沃乌西希锡谢辛休雅亚扬耶伊因英尤约泽扎詹兹佐翰逊顿默瑟罕茨热"
+    "夫摩文当狄汀娃妮丝芙黛薇露珊伍潘迭瑞史密南"
+)
+# A run of Chinese characters, with the dots that join the parts of a foreign name.
+RUN = re.compile(r"[\u3400-\u9fff]+(?:·[\u3400-\u9fff]+)*")
 MAX_RUN = 400  # longer runs are segmented in pieces (keeps an enormous message linear)
 _HON = frozenset(HONORIFICS)
 _AFTER = frozenset(v for v in AFTER if len(v) > 1) | frozenset(AFTER_MARKS)
@@ -69,7 +82,7 @@ _PLACE2 = frozenset(("银行", "广场", "公司", "集团", "大厦", "酒店",
 
 class ChineseName(Detector):
     id = "pii.cn.person_name"
-    version = "2"
+    version = "3"  # 3: transliterated names
     entities = ("PERSON_NAME",)
     languages = ("zh",)
     cost = "expensive"
@@ -128,9 +141,19 @@ class ChineseName(Detector):
         run = text[s0:e0]
         n = len(run)
         # Name tokens first: a run without any needs no segmenting.
-        # start -> [(end, cost with the context bonus, (context words, cost without it))]
-        names: dict[int, list[tuple[int, int, tuple[list[str], int]]]] = {}
+        # start -> [(end, cost with the context bonus, (context words, cost without it, kind))]
+        names: dict[int, list[tuple[int, int, tuple[list[str], int, str]]]] = {}
         for s in range(n - 1):
+            foreign = model.foreign_tokens(run, s)
+            if any(text[s0 + e : s0 + e + 1] in _PLACE1 or text[s0 + e : s0 + e + 2] in _PLACE2
+                   for e, _, _ in foreign):  # fmt: skip
+                foreign = []  # "阿穆尔湾", "贝里琉岛": a place, and no part of it a name
+            for e, cost, dotted in foreign:
+                why = self._context(text, s0 + s, s0 + e)
+                if not why and not dotted:
+                    continue  # alone, a transliteration is as often a place or a club (巴勒莫)
+                bonus = len(why) * model.context_bonus
+                names.setdefault(s, []).append((e, cost - bonus, (why, cost, "foreign")))
             if run[s] not in model.surnames and run[s : s + 2] not in model.surnames:
                 continue
             for e in (s + 2, s + 3, s + 4):
@@ -152,15 +175,20 @@ class ChineseName(Detector):
                     continue  # "林达海广场", "吴江路": part of a place or organisation name
                 why = self._context(text, s0 + s, s0 + e)
                 bonus = len(why) * model.context_bonus
-                names.setdefault(s, []).append((e, cost - bonus, (why, cost)))
+                names.setdefault(s, []).append((e, cost - bonus, (why, cost, "chinese")))
         if not names:
             return
-        for s, e, (why, base) in model.best_reading(run, names)[1]:
+        for s, e, (why, base, kind) in model.best_reading(run, names)[1]:
             cand = run[s:e]
             lo = (model.words_cost(cand) - base) / SCALE
             score = 0.85 if any(w in _HON for w in why) else 0.6 + 0.1 * len(why)
-            expl = Explanation(pattern="cn-name-model", context=why, base_score=0.6,
-                               note=f"{len(cand)}-character name; {lo:+.1f} nats over its reading as words")  # fmt: skip
+            what = "transliterated name" if kind == "foreign" else "name"
+            expl = Explanation(
+                pattern="foreign-name-model" if kind == "foreign" else "cn-name-model",
+                context=why,
+                base_score=0.6,
+                note=f"{len(cand)}-character {what}; {lo:+.1f} nats over its reading as words",
+            )
             yield Hit(i, s0 + s, s0 + e, "PERSON_NAME", score, cand, expl)
 
 
