@@ -80,6 +80,11 @@ _PLACE2 = frozenset(("银行", "广场", "公司", "集团", "大厦", "酒店",
                      "学院", "中学", "小学", "医院", "商场", "超市", "科技", "实业", "传媒", "国际"))  # fmt: skip
 
 
+def _place_after(text: str, end: int) -> bool:
+    """Whether a place or organisation word follows ``text[:end]`` ("…路", "…广场")."""
+    return text[end : end + 1] in _PLACE1 or text[end : end + 2] in _PLACE2
+
+
 class ChineseName(Detector):
     id = "pii.cn.person_name"
     version = "3"  # 3: transliterated names
@@ -145,8 +150,7 @@ class ChineseName(Detector):
         names: dict[int, list[tuple[int, int, tuple[list[str], int, str]]]] = {}
         for s in range(n - 1):
             foreign = model.foreign_tokens(run, s)
-            if any(text[s0 + e : s0 + e + 1] in _PLACE1 or text[s0 + e : s0 + e + 2] in _PLACE2
-                   for e, _, _ in foreign):  # fmt: skip
+            if any(_place_after(text, s0 + e) for e, _, _ in foreign):
                 foreign = []  # "阿穆尔湾", "贝里琉岛": a place, and no part of it a name
             for e, cost, dotted in foreign:
                 why = self._context(text, s0 + s, s0 + e)
@@ -166,12 +170,7 @@ class ChineseName(Detector):
                 g = s0 + s + sl
                 if text[g : g + 1] in _HON or text[g : g + 2] in _HON or text[g : g + 3] in _HON:
                     break  # "张先生", "王总": a surname and a title, not a name
-                nxt = s0 + e
-                if (
-                    run[e - 1] in _PLACE1
-                    or text[nxt : nxt + 1] in _PLACE1
-                    or text[nxt : nxt + 2] in _PLACE2
-                ):
+                if run[e - 1] in _PLACE1 or _place_after(text, s0 + e):
                     continue  # "林达海广场", "吴江路": part of a place or organisation name
                 why = self._context(text, s0 + s, s0 + e)
                 bonus = len(why) * model.context_bonus
