@@ -13,7 +13,7 @@ import pytest
 from conftest import DEMO_MESSAGES, directory_of, load
 from wxguard.archive import Archive, ArchiveError
 from wxguard.crypto import KeyProblem
-from wxguard.ingest import MAX_RECORD, IngestError, ingest_file
+from wxguard.ingest import HEAD_BYTES, MAX_RECORD, IngestError, ingest_file
 from wxguard.model import message_id
 from wxguard.proofcheck import split_plaintext
 from wxguard.seal import Sealer, open_body
@@ -200,13 +200,37 @@ def test_oversized_record_is_quarantined(archive: Archive, tmp_path: Path) -> No
     assert "exceeds" in next(iter(r.counts.reasons))
 
 
+def test_bad_first_records_do_not_hide_the_format(archive: Archive, tmp_path: Path) -> None:
+    # A file that starts with broken records (invalid UTF-8, a cut line) is still read:
+    # those records are quarantined by line, the rest imported.
+    f = tmp_path / "bad-start.jsonl"
+    f.write_bytes(b"\n".join([BAD_LINES[2], BAD_LINES[1], b"", *BAD_LINES[:1], BAD_LINES[5]]))
+    r = ingest_file(archive, Sealer(archive), f)
+    assert (r.format, r.counts.imported, r.counts.quarantined) == ("wecom", 2, 2)
+    rows = archive.conn.execute("SELECT locator, reason FROM quarantine ORDER BY locator")
+    assert [(loc, "UTF-8" in why) for loc, why in rows] == [("line 1", True), ("line 2", False)]
+
+
+def test_a_first_record_longer_than_the_head_is_detected(archive: Archive, tmp_path: Path) -> None:
+    f = tmp_path / "long-first.jsonl"
+    long_text = "长" * (HEAD_BYTES // 2)  # 3 bytes each: the record runs past the head
+    first = orjson.loads(BAD_LINES[0])
+    first["text"]["content"] = long_text
+    f.write_bytes(orjson.dumps(first) + b"\n" + BAD_LINES[5] + b"\n")
+    r = ingest_file(archive, Sealer(archive), f)
+    assert (r.format, r.counts.imported, r.counts.quarantined) == ("wecom", 2, 0)
+
+
 def test_unknown_format_is_a_clear_file_error(archive: Archive, tmp_path: Path) -> None:
     f = tmp_path / "notes.jsonl"
     f.write_text("hello there\n")
     with pytest.raises(IngestError, match="cannot detect the format"):
         ingest_file(archive, Sealer(archive), f)
-    f.write_text('{"some":"object"}\n')
-    with pytest.raises(IngestError, match="neither"):
+    f.write_bytes(b"\xff\xfe\n" * 30 + BAD_LINES[0])  # the record is past the lines tried
+    with pytest.raises(IngestError, match=r"first 20 .*line 1: not valid UTF-8"):
+        ingest_file(archive, Sealer(archive), f)
+    f.write_text('\n\nnot json\n{"some":"object"}\n')
+    with pytest.raises(IngestError, match="line 4 is neither"):
         ingest_file(archive, Sealer(archive), f)
     empty = tmp_path / "empty.jsonl"
     empty.write_bytes(b"")

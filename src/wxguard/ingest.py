@@ -57,6 +57,7 @@ class Record:
 
 
 HEAD_BYTES = 1 << 16
+DETECT_LINES = 20  # lines of the head tried before the format is declared unknown
 
 
 def _strip_head(head: bytes) -> bytes:
@@ -66,32 +67,55 @@ def _strip_head(head: bytes) -> bytes:
 def detect_format(path: Path, head: bytes) -> str:
     """``jsonl`` (wxguard interchange) or ``wecom`` (decrypted WeCom JSON / JSONL).
 
-    ``head`` is the file's first :data:`HEAD_BYTES` bytes.
+    ``head`` is the start of the file, ending at a line boundary (see :func:`read_head`).
+    The first line that parses as a JSON object decides, among the first
+    :data:`DETECT_LINES` non-empty lines: a bad record at the top of a file (invalid
+    UTF-8, a truncated line) is quarantined like any other instead of refusing the file.
     """
     stripped = _strip_head(head)
     if not stripped:
         raise IngestError(f"{path}: file is empty")
     if stripped.startswith(b"["):
         return "wecom"
-    first = stripped.split(b"\n", 1)[0]
-    try:
-        obj = orjson.loads(first)
-    except orjson.JSONDecodeError:
+    tried = 0
+    first_problem = ""
+    for lineno, line in enumerate(head.removeprefix(b"\xef\xbb\xbf").split(b"\n"), 1):
+        if not line.strip():
+            continue
+        tried += 1
+        if tried > DETECT_LINES:
+            break
         try:
-            obj = wecom.parse_record(first)[0]
-        except wecom.NormaliseError:
-            raise IngestError(
-                f"{path}: cannot detect the format: the first line is not JSON; use --format"
-            ) from None
-    if isinstance(obj, dict):
-        if "v" in obj and "type" in obj:
-            return "jsonl"
-        if "msgid" in obj or "action" in obj or "msgtype" in obj:
-            return "wecom"
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            try:
+                obj = wecom.parse_record(line)[0]
+            except wecom.NormaliseError as e:
+                first_problem = first_problem or f"line {lineno}: {e}"
+                continue
+        if isinstance(obj, dict):
+            if "v" in obj and "type" in obj:
+                return "jsonl"
+            if "msgid" in obj or "action" in obj or "msgtype" in obj:
+                return "wecom"
+        raise IngestError(
+            f"{path}: cannot detect the format: line {lineno} is neither a wxguard interchange "
+            'line ({"v":..,"type":..}) nor a WeCom message ({"msgid":..}); use --format'
+        )
     raise IngestError(
-        f"{path}: cannot detect the format: the first record is neither a wxguard interchange "
-        'line ({"v":..,"type":..}) nor a WeCom message ({"msgid":..}); use --format'
+        f"{path}: cannot detect the format: none of the first {min(tried, DETECT_LINES)} "
+        f"non-empty lines is JSON ({first_problem}); use --format"
     )
+
+
+def read_head(path: Path) -> bytes:
+    """The file's first :data:`HEAD_BYTES` bytes, completed to the end of the line they stop
+    in (at most :data:`MAX_RECORD` bytes more), so format detection sees whole records."""
+    with path.open("rb") as f:
+        head = f.read(HEAD_BYTES)
+        if len(head) == HEAD_BYTES and not head.endswith(b"\n"):
+            head += f.readline(MAX_RECORD)
+    return head
 
 
 def read_lines(path: Path, start: int) -> Iterator[Record]:
@@ -167,8 +191,7 @@ def ingest_file(
         raise IngestError(f"{path}: not a file")
     if not os.access(path, os.R_OK):
         raise IngestError(f"{path}: not readable")
-    with path.open("rb") as f:
-        head_bytes = f.read(HEAD_BYTES)
+    head_bytes = read_head(path)
     fmt = detect_format(path, head_bytes) if fmt == "auto" else fmt
     report = FileReport(str(path), fmt)
     stream = _stream_id(path)
