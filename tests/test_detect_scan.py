@@ -195,3 +195,21 @@ def test_adhoc_input_skips_an_overlong_line_and_goes_on(tmp_path: Path) -> None:
     p = run_cli("scan", "--input", inp, "--format", "json", data=tmp_path / "none", check=False)
     assert p.returncode == 2 and "line 2: skipped: longer than 16 MiB" in p.stderr
     assert [json.loads(x)["message_id"] for x in p.stdout.splitlines()] == ["a", "b"]
+
+
+def test_adhoc_input_names_each_bad_line_and_goes_on(tmp_path: Path) -> None:
+    inp = tmp_path / "mixed.jsonl"
+    inp.write_text(
+        '{"id": "a", "text": "手机 13800138000"}\n'
+        "not json\n"
+        '["a", "list"]\n'
+        '{"id": 3}\n'
+        '{"id": "b", "text": "手机 13900139000"}\n',
+        encoding="utf-8",
+    )
+    p = run_cli("scan", "--input", inp, "--format", "json", data=tmp_path / "none", check=False)
+    assert p.returncode == 2
+    assert "line 2: skipped: not JSON" in p.stderr
+    assert "line 3: skipped: not a JSON object" in p.stderr
+    assert 'line 4: skipped: "text" must be a string' in p.stderr
+    assert [json.loads(x)["message_id"] for x in p.stdout.splitlines()] == ["a", "b"]

@@ -357,7 +357,9 @@ def _iter_items(path: Path, bad: list[int]) -> Iterator[tuple[str, str]]:
             else:
                 try:
                     yield _item(line)
-                except (orjson.JSONDecodeError, ValueError) as e:
+                except orjson.JSONDecodeError as e:
+                    problem = f"not JSON ({e})"
+                except ValueError as e:
                     problem = str(e)
             if problem:
                 bad.append(n)
