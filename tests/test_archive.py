@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from conftest import DEMO_MESSAGES, directory_of, load
-from wxguard.archive import Archive, ArchiveError
+from wxguard.archive import BULK_WAL_BYTES, BULK_WAL_PAGES, Archive, ArchiveError
 from wxguard.crypto import KeyProblem
 from wxguard.ingest import HEAD_BYTES, MAX_RECORD, IngestError, ingest_file
 from wxguard.model import message_id
@@ -90,6 +90,17 @@ def test_batch_nonces_and_salts_are_distinct_and_columns_are_blobs(
     ledger = archive.conn.execute("SELECT DISTINCT typeof(leaf), typeof(chain) FROM ledger")
     assert ledger.fetchall() == [("blob", "blob")]
     archive.seal_checkpoint()
+    assert verify(archive).ok
+
+
+def test_bulk_writers_checkpoint_the_wal_less_often(archive: Archive, demo: Path) -> None:
+    # A batch writes more than SQLite's default 1,000-page WAL threshold: a bulk writer
+    # lets the WAL grow to BULK_WAL_PAGES first, and truncates it back after a checkpoint.
+    conn = archive.conn
+    assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000  # not yet a writer
+    load(archive, demo)  # through a Sealer
+    assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == BULK_WAL_PAGES
+    assert conn.execute("PRAGMA journal_size_limit").fetchone()[0] == BULK_WAL_BYTES
     assert verify(archive).ok
 
 

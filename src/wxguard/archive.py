@@ -36,6 +36,10 @@ DB_NAME = "archive.db"
 CONFIG_NAME = "wxguard.toml"
 DEFAULT_KEY_REF = "$file:keys/kek.key"
 CHECKPOINT_EVERY = 100_000
+# WAL pages a bulk writer lets accumulate before SQLite checkpoints them (see bulk_writes);
+# 16,384 pages of 4 KiB is 64 MiB of WAL at most, between checkpoints.
+BULK_WAL_PAGES = 16_384
+BULK_WAL_BYTES = 64 << 20
 
 
 class ArchiveError(Exception):
@@ -214,6 +218,22 @@ class Archive:
             (self.ledger_size, kind, ref, bytearray(leaf), bytearray(self.ledger_head))
         )
         return self.ledger_size
+
+    def bulk_writes(self) -> None:
+        """Tune this connection for a writer of large transactions (ingest, capture).
+
+        SQLite checkpoints the WAL into the database once it passes
+        ``wal_autocheckpoint`` pages (1,000 by default, 4 MiB): a batch of 5,000 sealed
+        messages writes more than that, so every commit also copied its pages into the
+        database and synced it — the pages a batch shares with the next one (index
+        leaves, the ledger's and the dedupe keys' right edges) once per batch. Letting the
+        WAL reach :data:`BULK_WAL_PAGES` pages first checkpoints them once per ~16 batches:
+        the commit went from ~5.7 to ~3.3 µs per message (docs/performance.md).
+        ``journal_size_limit`` truncates the WAL back after a checkpoint, so an idle
+        ``ingest --follow`` does not keep the space. Durability is unchanged: every commit
+        still syncs the WAL (``synchronous=FULL``)."""
+        self.conn.execute(f"PRAGMA wal_autocheckpoint={BULK_WAL_PAGES}")
+        self.conn.execute(f"PRAGMA journal_size_limit={BULK_WAL_BYTES}")
 
     def next_seq(self) -> int:
         return self.ledger_size + 1

@@ -167,6 +167,7 @@ class Sealer:
     def __init__(self, archive: Archive) -> None:
         self.a = archive
         self.fp = archive.keys.fingerprints
+        archive.bulk_writes()
         self._known_participants = self._load_known_participants()
         self._rosters: dict[bytes, Conversation] = {}
         self._members: dict[bytes, set[str]] = {}
