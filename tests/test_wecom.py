@@ -6,10 +6,19 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from wxguard import model as M
 from wxguard.textview import attachments_of, text_view
-from wxguard.wecom import WECOM_MSGTYPES, NormaliseError, normalise, normalise_bytes
+from wxguard.wecom import (
+    WECOM_MSGTYPES,
+    NormaliseError,
+    _fast_text,
+    normalise,
+    normalise_bytes,
+    parse_record,
+)
 
 HEAD = '"action":"send","from":"kenshin","tolist":["wmGAgeDQAAsgQetTQGqRbMxrkodpM3fA"],"roomid":""'
 
@@ -345,3 +354,92 @@ def test_classify_participant() -> None:
     assert M.classify_participant("wbjc7bDwAAJVylUKpSA3Z5U11tDO4AAA") == M.ParticipantKind.BOT
     assert M.classify_participant("wolfgang") == M.ParticipantKind.INTERNAL
     assert M.classify_participant("15108264797") == M.ParticipantKind.INTERNAL
+
+
+# --------------------------------------------------------------------------- fast path
+
+_ANY_SCALAR = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 2**63),
+    st.floats(allow_nan=False),
+    st.text(max_size=6),
+)
+
+
+@st.composite
+def _text_records(draw: st.DrawFn) -> bytes:
+    """Text records, mostly well formed, with every field sometimes missing, null, of the
+    wrong type or out of range — and sometimes spaced or with a control character."""
+    rec: dict[str, Any] = {}
+
+    def maybe(key: str, good: st.SearchStrategy[Any]) -> None:
+        choice = draw(st.integers(0, 9))
+        if choice < 8:
+            rec[key] = draw(good)
+        elif choice < 9:
+            rec[key] = draw(_ANY_SCALAR)
+        # else: missing
+
+    maybe("msgid", st.text(min_size=0, max_size=12))
+    maybe("action", st.sampled_from(["send", "", "recall", "switch"]))
+    maybe("from", st.text(max_size=8))
+    maybe(
+        "tolist",
+        st.lists(st.one_of(st.text(max_size=6), st.integers(-(2**63), 2**63 - 1)), max_size=4),
+    )
+    maybe("roomid", st.one_of(st.just(""), st.text(max_size=8)))
+    maybe("msgtime", st.integers(-10, 2**53))
+    rec["msgtype"] = draw(st.sampled_from(["text", "text", "text", "image", ""]))
+    maybe(
+        "text",
+        st.one_of(
+            st.fixed_dictionaries({"content": st.text(max_size=20)}),
+            st.fixed_dictionaries({"content": _ANY_SCALAR}),
+            st.just({"content": '引用 "李:\n原话"\n------\n回复'}),
+            st.just({}),
+        ),
+    )
+    if draw(st.booleans()):
+        rec["extra"] = draw(_ANY_SCALAR)
+    raw = orjson.dumps(rec)
+    mangle = draw(st.integers(0, 9))
+    if mangle == 0:
+        raw = raw.replace(b'":', b'": ')  # spaced: the fast path's mark does not match
+    elif mangle == 1:
+        raw = raw.replace(b'"text":{"content":"', b'"text":{"content":"\x01', 1)  # lenient
+    return raw
+
+
+def _general(raw: bytes) -> M.Message | str:
+    try:
+        obj, flags = parse_record(raw)
+        return normalise(obj, "wecom", flags)
+    except NormaliseError as e:
+        return f"error: {e}"
+
+
+@settings(max_examples=600, deadline=None)
+@given(_text_records())
+def test_text_fast_path_equals_the_general_path(raw: bytes) -> None:
+    try:
+        fast: M.Message | str = normalise_bytes(raw)
+    except NormaliseError as e:
+        fast = f"error: {e}"
+    assert fast == _general(raw)
+
+
+def test_text_fast_path_takes_well_formed_text_and_leaves_the_rest() -> None:
+    good = orjson.dumps({"msgid": "1_1700000000", "action": "send", "from": "a",
+                         "tolist": ["b"], "roomid": "", "msgtime": 1700000000000,
+                         "msgtype": "text", "text": {"content": "hi"}})  # fmt: skip
+    m = _fast_text(good, "wecom")
+    assert m is not None and m == _general(good) and m.conversation == "direct:a|b"
+    # numbers as strings, an int id, a null room: the general path's lenient readings
+    for variant in (
+        good.replace(b"1700000000000", b'"1700000000000"'),
+        good.replace(b'"1_1700000000"', b"17"),
+        good.replace(b'"roomid":""', b'"roomid":null'),
+    ):
+        assert _fast_text(variant, "wecom") is None
+        assert normalise_bytes(variant) == _general(variant)
