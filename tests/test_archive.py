@@ -13,7 +13,7 @@ import pytest
 from conftest import DEMO_MESSAGES, directory_of, load
 from wxguard.archive import BULK_WAL_BYTES, BULK_WAL_PAGES, Archive, ArchiveError
 from wxguard.crypto import KeyProblem
-from wxguard.ingest import HEAD_BYTES, MAX_RECORD, IngestError, ingest_file
+from wxguard.ingest import HEAD_BYTES, MAX_RECORD, IngestError, Preparer, ingest_file
 from wxguard.model import message_id
 from wxguard.proofcheck import split_plaintext
 from wxguard.seal import Sealer, open_body
@@ -290,3 +290,38 @@ def test_bad_configuration_names_the_key(archive: Archive, data_dir: Path) -> No
     cfg.write_text("kek = [")
     with pytest.raises(ArchiveError, match="invalid configuration"):
         Archive.open(data_dir)
+
+
+def test_worker_processes_archive_what_one_process_does(
+    archive: Archive, demo: Path, tmp_path: Path
+) -> None:
+    # `ingest --jobs`: records prepared in worker processes are sealed exactly as in one
+    # process — same messages and content, same duplicates and quarantined records.
+    f = tmp_path / "mixed.jsonl"
+    f.write_bytes(b"\n".join([*BAD_LINES, *demo.read_bytes().splitlines()]) + b"\n")
+    one = ingest_file(archive, Sealer(archive), f)
+    other = Archive.create(tmp_path / "parallel")
+    try:
+        with Preparer(other, jobs=3) as preparer:
+            many = ingest_file(other, Sealer(other), f, preparer=preparer)
+            again = ingest_file(other, Sealer(other), f, preparer=preparer)
+        assert (many.counts.imported, many.counts.duplicates, many.counts.quarantined) == (
+            one.counts.imported, one.counts.duplicates, one.counts.quarantined,
+        )  # fmt: skip
+        assert many.counts.reasons == one.counts.reasons and one.counts.quarantined == 4
+        assert again.counts.imported == 0  # resumed at the cursor
+        q = "SELECT source, source_msg_id, kind, sent_at, chat, flags, media_bytes FROM messages"
+        assert sorted(other.conn.execute(q)) == sorted(archive.conn.execute(q))
+        rows = other.conn.execute("SELECT seq, source_msg_id, key_id, body FROM messages")
+        by_id = {}
+        for seq, msgid, kid, body in rows:  # the stored bodies open to the same messages
+            by_id[msgid] = split_plaintext(open_body(other, seq, message_id("wecom", msgid),
+                                                     kid, body) or b"")[1:]  # fmt: skip
+        for seq, msgid, kid, body in archive.conn.execute(
+            "SELECT seq, source_msg_id, key_id, body FROM messages"
+        ):
+            pt = open_body(archive, seq, message_id("wecom", msgid), kid, body) or b""
+            assert split_plaintext(pt)[1:] == by_id[msgid]
+        assert verify(other).ok
+    finally:
+        other.close()

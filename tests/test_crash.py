@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from conftest import run_cli
@@ -61,3 +62,45 @@ def test_sigkill_loop_exactly_once(tmp_path: Path) -> None:
     assert q == 0
     assert rep.ok, rep.problems[:3]
     assert rep.unsealed_tail == 0
+
+
+@pytest.mark.slow
+def test_sigkill_with_worker_processes_exactly_once_and_no_orphans(tmp_path: Path) -> None:
+    """`ingest --jobs 3`: killing the writer loses or repeats nothing, and its workers
+    (which hold no archive state) go away with it instead of lingering."""
+    messages = 150_000
+    src = tmp_path / "in" / "demo.jsonl"
+    generate(src, messages, seed=6)
+    data = tmp_path / "data"
+    run_cli("init", data=data)
+    env = {**os.environ, "WXGUARD_DATA": str(data)}
+    rng = random.Random(2)
+    killed = 0
+    finished = False
+    attempts = 0
+    while not finished and attempts < 50:
+        attempts += 1
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "wxguard", "ingest", "--jobs", "3", str(src)],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        if killed < 6:
+            time.sleep(rng.uniform(0.8, 2.0))  # mostly past the workers' start-up
+            workers = psutil.Process(proc.pid).children(recursive=True)
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()
+                killed += 1
+                _, alive = psutil.wait_procs(workers, timeout=15)
+                assert not alive, f"{len(alive)} worker processes outlived the killed writer"
+                continue
+        finished = proc.wait(timeout=300) == 0
+    assert killed >= 6 and finished
+    with Archive.open(data) as a:
+        (n,) = a.conn.execute("SELECT count(*) FROM messages").fetchone()
+        (distinct,) = a.conn.execute(
+            "SELECT count(DISTINCT source_msg_id) FROM messages"
+        ).fetchone()
+        rep = verify(a)
+    assert n == distinct == messages
+    assert rep.ok, rep.problems[:3]

@@ -7,7 +7,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -29,7 +29,7 @@ from . import __version__
 from .archive import Archive, ArchiveError, resolve_data_dir
 from .crypto import KeyProblem
 from .imports import FORMATS as WECHAT_FORMATS
-from .ingest import FORMATS, IngestError, ingest_file
+from .ingest import FORMATS, IngestError, Preparer, ingest_file
 from .keys import rotate_kek
 from .seal import Counts, Sealer
 
@@ -149,8 +149,10 @@ def run_ingest(
     source: str,
     owner: str = "",
     employees: Path | None = None,
+    jobs: int = 1,
 ) -> tuple[Counts, list[dict[str, Any]]]:
-    """Every input exactly once: WeCom/interchange files and WeChat client data alike."""
+    """Every input exactly once: WeCom/interchange files and WeChat client data alike.
+    ``jobs`` > 1 prepares WeCom records in ``jobs - 1`` worker processes."""
     from .imports import EmployeeError, ImportFileError, open_source, read_employees
     from .imports.plan import plan
     from .imports.run import Importer
@@ -164,11 +166,14 @@ def run_ingest(
     sealer = Sealer(a)
     total = Counts()
     files: list[dict[str, Any]] = []
-    jobs = plan(paths, fmt)
-    if not jobs:
+    todo = plan(paths, fmt)
+    if not todo:
         raise IngestError("no input files found")
-    with _progress() as bar:
-        for job in jobs:
+    preparer = None
+    if jobs > 1 and any(j.kind == "file" and j.format != "jsonl" for j in todo):
+        preparer = Preparer(a, jobs, source)
+    with _progress() as bar, preparer or nullcontext():
+        for job in todo:
             if job.kind == "error":
                 files.append({"path": str(job.path), "error": job.error})
                 continue
@@ -197,7 +202,7 @@ def run_ingest(
             size = f.stat().st_size if f.exists() else 0
             task = bar.add_task(_esc(f.name), total=size or None)
             try:
-                frep = ingest_file(a, sealer, f, job.format, source, _advance(bar, task))
+                frep = ingest_file(a, sealer, f, job.format, source, _advance(bar, task), preparer)
             except (IngestError, OSError) as e:
                 files.append({"path": str(f), "error": str(e)})
                 continue
@@ -261,6 +266,16 @@ def ingest(
     max_pages: Annotated[
         int | None, typer.Option("--max-pages", min=1, help="wecom: stop after N pages")
     ] = None,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=1,
+            max=64,
+            help="Processes for WeCom files: one writer and N-1 preparing records (cores)",
+        ),
+    ] = 1,
 ) -> None:
     """Ingest files exactly once, or pull the WeCom session archive: `wxguard ingest wecom`.
 
@@ -279,7 +294,7 @@ def ingest(
     d = resolve_data_dir(data)
     with errors(), Archive.open(d, write=True) as a:
         t0 = time.perf_counter()
-        total, files = run_ingest(a, paths, fmt, source, owner, employees)
+        total, files = run_ingest(a, paths, fmt, source, owner, employees, jobs)
         dt = time.perf_counter() - t0
     result = {**_counts(total), "seconds": round(dt, 2), "files": files}
     if output == OutputFormat.json:

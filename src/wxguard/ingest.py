@@ -15,16 +15,24 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import multiprocessing
 import os
-from collections.abc import Callable, Iterator
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
 
 import orjson
 
 from . import interchange, wecom
 from .archive import Archive
-from .seal import Batch, Counts, Sealer
+from .codec import Codec
+from .crypto import Fingerprinter
+from .seal import Batch, Counts, Prepared, Sealer, prepare
 
 MAX_RECORD = 16 << 20  # bytes; larger records are quarantined, not parsed
 MAX_JSON_ARRAY_FILE = 256 << 20
@@ -177,6 +185,109 @@ def stored_cursor(archive: Archive, stream: str, head: str) -> int:
     return int(pos) if cur_head == head else 0
 
 
+# --------------------------------------------------------------------------- --jobs
+#
+# Parsing, normalising, fingerprinting and compressing a record do not depend on where it
+# lands in the ledger, so `wxguard ingest --jobs N` does them in N-1 worker processes and
+# keeps one writer — this process — for what does: dedupe, encryption bound to the ledger
+# position, the ledger and the transaction with the cursor. Chunks come back in input order
+# and are sealed in batches exactly as without workers, so a crash loses or repeats nothing.
+
+PREPARE_CHUNK = 1000  # records per task
+_worker: tuple[Fingerprinter, Codec, str] | None = None
+
+
+def _worker_init(fingerprint_key: bytes, source: str, writer: int) -> None:
+    global _worker
+    _worker = (Fingerprinter(fingerprint_key), Codec(), source)
+    gc.disable()  # preparing builds no reference cycles (as in the writer)
+    threading.Thread(target=_exit_with_parent, args=(writer,), daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A worker waits on its task queue forever: if the writer is killed (SIGKILL, OOM)
+    nothing tells it, so it watches for being re-parented (also when the writer died
+    before this worker finished starting) and exits."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
+
+
+def _worker_prepare(recs: list[tuple[str, bytes, bool]]) -> list[tuple[str, Prepared | str]]:
+    """(locator, prepared message or the reason to quarantine the record) per record."""
+    assert _worker is not None, "worker not initialised"
+    fp, codec, source = _worker
+    salts = os.urandom(16 * len(recs))
+    out: list[tuple[str, Prepared | str]] = []
+    for k, (locator, raw, oversized) in enumerate(recs):
+        if oversized:
+            out.append((locator, f"record exceeds the {MAX_RECORD >> 20} MiB limit"))
+            continue
+        try:
+            m = wecom.normalise_bytes(raw, source)
+        except wecom.NormaliseError as e:
+            out.append((locator, str(e)))
+            continue
+        out.append((locator, prepare(m, raw, salts[16 * k : 16 * k + 16], fp, codec)))
+    return out
+
+
+class Preparer:
+    """Worker processes preparing WeCom records for one writer (``ingest --jobs``)."""
+
+    def __init__(self, archive: Archive, jobs: int, source: str = "wecom") -> None:
+        if jobs < 2:
+            raise ValueError("a Preparer needs --jobs 2 or more (one writer, the rest workers)")
+        self.workers = jobs - 1
+        self.source = source
+        # spawn: fresh interpreters, never a fork of this one (its SQLite connection,
+        # the progress bar's thread).
+        self._pool = ProcessPoolExecutor(
+            self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_worker_init,
+            initargs=(archive.keys.fingerprint_key, source, os.getpid()),
+        )
+
+    def __enter__(self) -> Preparer:
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._pool.shutdown(wait=e is None, cancel_futures=True)
+
+    def prepared(self, records: Iterable[Record]) -> Iterator[tuple[Record, Prepared | str]]:
+        """Each record with its prepared message or quarantine reason, in input order; at
+        most two chunks per worker in flight (memory stays flat on any file size)."""
+        pending: deque[tuple[list[Record], Future[list[tuple[str, Prepared | str]]]]] = deque()
+        chunk: list[Record] = []
+
+        def submit() -> None:
+            task = [(r.locator, r.raw, r.oversized) for r in chunk]
+            pending.append((chunk, self._pool.submit(_worker_prepare, task)))
+
+        for rec in records:
+            chunk.append(rec)
+            if len(chunk) >= PREPARE_CHUNK:
+                submit()
+                chunk = []
+                while len(pending) > 2 * self.workers:
+                    yield from _results(pending.popleft())
+        if chunk:
+            submit()
+        while pending:
+            yield from _results(pending.popleft())
+
+
+def _results(
+    done: tuple[list[Record], Future[list[tuple[str, Prepared | str]]]],
+) -> Iterator[tuple[Record, Prepared | str]]:
+    recs, future = done
+    for rec, (_, item) in zip(recs, future.result(), strict=True):
+        yield rec, item
+
+
 def ingest_file(
     archive: Archive,
     sealer: Sealer,
@@ -184,7 +295,10 @@ def ingest_file(
     fmt: str = "auto",
     source: str = "wecom",
     progress: Progress | None = None,
+    preparer: Preparer | None = None,
 ) -> FileReport:
+    """Ingest one file in batches, each committed with the file's cursor. With a
+    ``preparer`` (``--jobs``), WeCom records are parsed and prepared in its workers."""
     if fmt not in FORMATS:
         raise IngestError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if not path.is_file():
@@ -206,9 +320,19 @@ def ingest_file(
     sealer.begin()
     gc_was_enabled = gc.isenabled()
     gc.disable()  # ingest builds no reference cycles; GC scans of held batches cost ~half the time
+    parallel = preparer is not None and decoder is None and preparer.source == source
+    items: Iterable[tuple[Record, Prepared | str | None]] = (
+        preparer.prepared(records) if parallel and preparer is not None
+        else ((rec, None) for rec in records)
+    )  # fmt: skip
     try:
-        for rec in records:
-            _decode_into(batch, rec, fmt, source, decoder, sealer)
+        for rec, item in items:
+            if item is None:
+                _decode_into(batch, rec, fmt, source, decoder, sealer)
+            elif isinstance(item, str):
+                batch.quarantine.append((rec.locator, item, rec.raw))
+            else:
+                batch.prepared.append(item)
             nbytes += len(rec.raw)
             last_pos = rec.position
             if len(batch) >= BATCH_RECORDS or nbytes >= BATCH_BYTES:

@@ -44,6 +44,9 @@ class KeyRing:
         if missing:
             raise KeyProblem(f"archive is missing its {', '.join(missing)} key(s)")
         self.fingerprints = Fingerprinter(secrets["fingerprint"])
+        # Handed (in memory, over a pipe) to the worker processes of `ingest --jobs`,
+        # which fingerprint what they prepare; never written anywhere.
+        self.fingerprint_key = secrets["fingerprint"]
         self.signing = Ed25519PrivateKey.from_private_bytes(secrets["signing"])
         self.records = AESGCM(secrets["records"])
 

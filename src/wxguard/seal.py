@@ -12,11 +12,13 @@ import os
 import struct
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import msgspec
 
 from .archive import Archive, _now_ms
-from .crypto import NONCE, open_sealed, seal
+from .codec import Codec
+from .crypto import NONCE, Fingerprinter, open_sealed, seal
 from .keyring import DEFAULT_CLASS
 from .ledger import leaf_hash, stored_digest
 from .model import (
@@ -24,6 +26,7 @@ from .model import (
     PAYLOAD_TYPES,
     Attachment,
     ChatRecord,
+    ChatType,
     Conversation,
     Emotion,
     File,
@@ -51,9 +54,66 @@ _WITH_ATTACHMENTS = frozenset(
 )
 
 
+class Prepared(NamedTuple):
+    """One message's sealing work that does not depend on its place in the ledger (its
+    canonical form, fingerprints, salted plaintext compressed, commitment), done by
+    :func:`prepare` — in the writer, or in worker processes (``wxguard ingest --jobs``) —
+    then sealed in order by :meth:`Sealer.commit`. Plain values only, so it pickles."""
+
+    source: str
+    msgid: str
+    mid: str
+    kind: str
+    sent_at: int
+    chat: ChatType
+    flags: str
+    media: int
+    blob_ids: tuple[str, ...]
+    recall_of: str | None
+    sender: str
+    recipients: list[str]
+    conversation: str
+    dkey: int
+    cfp: bytes
+    sender_fp: bytes
+    conv_fp: bytes
+    packed: bytes  # codec byte + the (compressed) sealed plaintext
+    commit: bytes  # commitment(plaintext)
+    raw: bytes
+
+
+def prepare(m: Message, raw: bytes, salt: bytes, fp: Fingerprinter, codec: Codec) -> Prepared:
+    """The ledger-independent part of sealing ``m`` (received as ``raw``); ``salt`` is 16
+    random bytes."""
+    canonical = JSON_ENCODER.encode(m)
+    cfp = fp.of_bytes(canonical, b"msg")
+    return _finish(m, raw, canonical, cfp, dedupe_key(m.source_msg_id), salt, fp, codec)
+
+
+def _finish(
+    m: Message, raw: bytes, canonical: bytes, cfp: bytes, dkey: int, salt: bytes,
+    fp: Fingerprinter, codec: Codec,
+) -> Prepared:  # fmt: skip
+    payload = m.payload
+    pt = salt + _pack_len(len(canonical)) + canonical + raw
+    atts = attachments_of(payload) if type(payload) in _WITH_ATTACHMENTS else []
+    kind = _TAGS[type(payload)]
+    return Prepared(
+        m.source, m.source_msg_id, m.id, kind, m.sent_at, m.chat,
+        ",".join(m.flags) if m.flags else "",
+        sum(x.size or 0 for x in atts) if atts else 0,
+        tuple(x.blob_id for x in atts if x.blob_id),
+        payload.pre_msgid if kind == "revoke" else None,  # type: ignore[union-attr]
+        m.sender, m.recipients, m.conversation, dkey, cfp, fp.of_id(m.sender),
+        fp.of_id(m.conversation), codec.pack(pt), commitment(pt), raw,
+    )  # fmt: skip
+
+
 @dataclass
 class Batch:
     messages: list[tuple[Message, bytes]] = field(default_factory=list)
+    # Messages already prepared (by worker processes), sealed after ``messages``.
+    prepared: list[Prepared] = field(default_factory=list)
     participants: list[Participant] = field(default_factory=list)
     conversations: list[Conversation] = field(default_factory=list)
     quarantine: list[tuple[str, str, bytes]] = field(default_factory=list)  # locator, reason, raw
@@ -68,6 +128,7 @@ class Batch:
     def __len__(self) -> int:
         return (
             len(self.messages)
+            + len(self.prepared)
             + len(self.participants)
             + len(self.conversations)
             + len(self.quarantine)
@@ -94,6 +155,7 @@ class Counts:
 
 
 _ROW_HEAD = struct.Struct(">qqqqIIIII")
+_pack_len = struct.Struct(">I").pack
 _sha256 = hashlib.sha256
 
 
@@ -256,64 +318,68 @@ class Sealer:
             counts.directory += 1
 
         dkeys = [dedupe_key(m.source_msg_id) for m, _ in batch.messages]
-        existing = self._existing(dkeys)
+        existing = self._existing(dkeys + [pm.dkey for pm in batch.prepared])
+        quarantine = list(batch.quarantine)
+
+        def fresh(source: str, msgid: str, cfp: bytes, raw: bytes) -> bool:
+            """Not archived yet (and now counted as seen); a duplicate is counted or, with
+            different content, quarantined."""
+            prior = existing.get((source, msgid))
+            if prior is None:
+                existing[(source, msgid)] = cfp
+                return True
+            if prior == cfp or batch.rerendered_duplicates:
+                counts.duplicates += 1
+            else:
+                reason = "duplicate message id with different content"
+                quarantine.append((f"msgid={msgid}", reason, raw))
+            return False
+
+        # Salts and AES-GCM nonces: one system call for the batch (os.urandom is one per call).
+        n = len(batch.messages) + len(batch.prepared)
+        rand = os.urandom(16 * len(batch.messages) + NONCE * n)
+        nonce_at = 16 * len(batch.messages)
+        todo: list[Prepared] = []
+        todo_msgs: list[Message] = []  # the Message of each of ``todo`` that has one
+        enc, of_bytes, fp, codec = JSON_ENCODER.encode, self.fp.of_bytes, self.fp, a.codec
+        for i, (m, raw) in enumerate(batch.messages):
+            canonical = enc(m)
+            cfp = of_bytes(canonical, b"msg")
+            if fresh(m.source, m.source_msg_id, cfp, raw):
+                todo.append(_finish(m, raw, canonical, cfp, dkeys[i], rand[16 * i : 16 * i + 16],
+                                    fp, codec))  # fmt: skip
+                todo_msgs.append(m)
+        todo += (pm for pm in batch.prepared if fresh(pm.source, pm.msgid, pm.cfp, pm.raw))
+
+        # Hot loop, in ledger order: locals only (see benchmarks/ingest.py).
         rows = []
         key_rows = []
         recalls = []
         links = []
-        quarantine = list(batch.quarantine)
-        # Salts, then nonces: one system call for the batch (os.urandom is one per call).
-        rand = os.urandom((16 + NONCE) * len(batch.messages))
-        nonce_at = 16 * len(batch.messages)
-        # Hot loop: locals only (this is the ingest's per-message cost; see benchmarks/ingest.py).
-        enc, pack_body, bucket = JSON_ENCODER.encode, a.codec.pack, keys.bucket
-        of_bytes, of_id, observe = fp.of_bytes, fp.of_id, self._observe
-        pack_len = struct.Struct(">I").pack
-        ledger_append = a.ledger_append
+        bucket, ledger_append, observe = keys.bucket, a.ledger_append, self._observe
         blob = bytearray  # sqlite3 binds bytearray directly, bytes via its adapter lookup
-        sealed: list[tuple[int, Message]] | None = [] if batch.on_sealed is not None else None
-        for i, (m, raw) in enumerate(batch.messages):
-            source, msgid, payload = m.source, m.source_msg_id, m.payload
-            canonical = enc(m)
-            cfp = of_bytes(canonical, b"msg")
-            prior = existing.get((source, msgid))
-            if prior is not None:
-                if prior == cfp or batch.rerendered_duplicates:
-                    counts.duplicates += 1
-                else:
-                    reason = "duplicate message id with different content"
-                    quarantine.append((f"msgid={msgid}", reason, raw))
-                continue
-            existing[(source, msgid)] = cfp
-            pt = rand[16 * i : 16 * i + 16] + pack_len(len(canonical)) + canonical + raw
-            kid, aead = bucket(m.sent_at)
+        for i, pm in enumerate(todo):
+            (source, msgid, mid, kind, sent_at, chat, flags, media, blob_ids, recall_of, _, _, _,
+             dkey, cfp, sender_fp, conv_fp, packed, commit, _) = pm  # fmt: skip
+            kid, aead = bucket(sent_at)
             seq = a.ledger_size + 1
-            mid = m.id
             nonce = rand[nonce_at + NONCE * i : nonce_at + NONCE * (i + 1)]
-            body = seal(aead, pack_body(pt), body_aad(seq, mid), nonce)
-            sender_fp, conv_fp = of_id(m.sender), of_id(m.conversation)
-            kind = _TAGS[type(payload)]
-            flags = ",".join(m.flags) if m.flags else ""
-            atts = attachments_of(payload) if type(payload) in _WITH_ATTACHMENTS else []
-            media = sum(x.size or 0 for x in atts) if atts else 0
+            body = seal(aead, packed, body_aad(seq, mid), nonce)
             stored = message_stored_digest(
-                seq, source, msgid, kind, m.sent_at, sender_fp, conv_fp, m.chat, kid, cfp, flags,
+                seq, source, msgid, kind, sent_at, sender_fp, conv_fp, chat, kid, cfp, flags,
                 media, body,
             )  # fmt: skip
-            ledger_append("message", mid, leaf_hash("message", mid, commitment(pt), stored))
+            ledger_append("message", mid, leaf_hash("message", mid, commit, stored))
             rows.append(
-                (seq, source, msgid, kind, m.sent_at, blob(sender_fp), blob(conv_fp), m.chat,
-                 kid, blob(cfp), flags, media, blob(body), now)
+                (seq, source, msgid, kind, sent_at, blob(sender_fp), blob(conv_fp), chat, kid,
+                 blob(cfp), flags, media, blob(body), now)
             )  # fmt: skip
-            key_rows.append((dkeys[i], seq))
-            for x in atts:
-                if x.blob_id:
-                    links.append((seq, x.blob_id))
-            if kind == "revoke":
-                recalls.append((source, payload.pre_msgid, seq))  # type: ignore[union-attr]
-            observe(m, sender_fp, conv_fp)
-            if sealed is not None:
-                sealed.append((seq, m))
+            key_rows.append((dkey, seq))
+            for blob_id in blob_ids:
+                links.append((seq, blob_id))
+            if recall_of is not None:
+                recalls.append((source, recall_of, seq))
+            observe(pm, sender_fp, conv_fp)
         conn.executemany(
             "INSERT INTO messages (seq, source, source_msg_id, kind, sent_at, sender_fp, conv_fp, "
             "chat, key_id, content_fp, flags, media_bytes, body, ingested_at) "
@@ -327,8 +393,9 @@ class Sealer:
         if recalls:
             conn.executemany("INSERT OR IGNORE INTO recalls VALUES (?, ?, ?)", recalls)
         self._flush_rosters()
-        if batch.on_sealed is not None and sealed is not None:
-            batch.on_sealed(sealed)
+        if batch.on_sealed is not None:  # seqs are consecutive, messages first
+            first = a.ledger_size - len(todo) + 1
+            batch.on_sealed([(first + k, m) for k, m in enumerate(todo_msgs)])
         for locator, reason, raw in quarantine:
             self._quarantine(batch.cursor[0] if batch.cursor else "", locator, reason, raw, now)
             counts.quarantined += 1
@@ -386,7 +453,7 @@ class Sealer:
         self._rosters[cfp] = conv
         return conv
 
-    def _observe(self, m: Message, sender_fp: bytes, conv_fp: bytes) -> None:
+    def _observe(self, m: Message | Prepared, sender_fp: bytes, conv_fp: bytes) -> None:
         """Register unseen participants and grow conversation rosters (first seen = joined)."""
         members = self._members.get(conv_fp)
         if members is not None and m.sender in members and members.issuperset(m.recipients):
