@@ -1,11 +1,13 @@
 """Ingest throughput: parse → normalise → compress → encrypt → ledger → store.
 
-    python benchmarks/ingest.py [--messages 1000000] [--seed 7] [--keep DIR]
+    python benchmarks/ingest.py [--messages 1000000] [--seed 7] [--keep DIR] [--jobs N]
 
 Generates demo WeCom JSONL, then runs ``wxguard ingest`` in a child process (so its
 peak RSS is measured alone) and reports messages/second, bytes per message on disk
-and peak RSS; then times parse+normalise alone and ``wxguard verify``. There is no
-peer product to compare ingest with. Record results in docs/performance.md.
+and peak RSS; then times parse+normalise alone and ``wxguard verify``. With ``--jobs N``
+it also ingests the same file into a second archive with ``wxguard ingest --jobs N`` (one
+writer, N-1 workers) and prints that rate. There is no peer product to compare ingest
+with. Record results in docs/performance.md.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=1_000_000)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--keep", type=Path, help="keep the data directory here")
+    ap.add_argument("--jobs", type=int, default=1, help="also time `ingest --jobs N`")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="wxguard-bench-"))
     try:
@@ -54,6 +57,12 @@ def main() -> None:
         ingest_s, rss = _run(["ingest", str(src)], env)
         db = sum(p.stat().st_size for p in data.glob("archive.db*"))
         verify_s, _ = _run(["verify"], env)
+        jobs_s = 0.0
+        if args.jobs > 1:
+            env2 = {**env, "WXGUARD_DATA": str(tmp / "data-jobs")}
+            subprocess.run([sys.executable, "-m", "wxguard", "init"], env=env2, check=True,
+                           stdout=subprocess.DEVNULL)  # fmt: skip
+            jobs_s, _ = _run(["ingest", "--jobs", str(args.jobs), str(src)], env2)
 
         sample = src.read_bytes().splitlines()[:200_000]
         gc.disable()
@@ -79,6 +88,11 @@ def main() -> None:
             f"{src.stat().st_size / n:,.0f} B/msg)"
         )
         print(f"peak RSS (ingest)     {rss / 2**20:,.0f} MiB")
+        if jobs_s:
+            print(
+                f"ingest --jobs {args.jobs}       {jobs_s:.1f} s  ->  {n / jobs_s:,.0f} msg/s "
+                f"(one writer, {args.jobs - 1} worker processes)"
+            )
         print(f"verify                {verify_s:.1f} s ({n / verify_s:,.0f} records/s)")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
