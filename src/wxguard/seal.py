@@ -380,6 +380,7 @@ class Sealer:
             if recall_of is not None:
                 recalls.append((source, recall_of, seq))
             observe(pm, sender_fp, conv_fp)
+        first = a.ledger_size - len(todo) + 1  # seqs are consecutive, ``todo_msgs`` first
         conn.executemany(
             "INSERT INTO messages (seq, source, source_msg_id, kind, sent_at, sender_fp, conv_fp, "
             "chat, key_id, content_fp, flags, media_bytes, body, ingested_at) "
@@ -393,8 +394,7 @@ class Sealer:
         if recalls:
             conn.executemany("INSERT OR IGNORE INTO recalls VALUES (?, ?, ?)", recalls)
         self._flush_rosters()
-        if batch.on_sealed is not None:  # seqs are consecutive, messages first
-            first = a.ledger_size - len(todo) + 1
+        if batch.on_sealed is not None:
             batch.on_sealed([(first + k, m) for k, m in enumerate(todo_msgs)])
         for locator, reason, raw in quarantine:
             self._quarantine(batch.cursor[0] if batch.cursor else "", locator, reason, raw, now)
