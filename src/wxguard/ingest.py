@@ -194,6 +194,7 @@ def stored_cursor(archive: Archive, stream: str, head: str) -> int:
 # and are sealed in batches exactly as without workers, so a crash loses or repeats nothing.
 
 PREPARE_CHUNK = 1000  # records per task
+PREPARE_AHEAD = 3 * BATCH_RECORDS  # records in flight at most
 _worker: tuple[Fingerprinter, Codec, str] | None = None
 
 
@@ -258,8 +259,9 @@ class Preparer:
         self._pool.shutdown(wait=e is None, cancel_futures=True)
 
     def prepared(self, records: Iterable[Record]) -> Iterator[tuple[Record, Prepared | str]]:
-        """Each record with its prepared message or quarantine reason, in input order; at
-        most two chunks per worker in flight (memory stays flat on any file size)."""
+        """Each record with its prepared message or quarantine reason, in input order. Up
+        to :data:`PREPARE_AHEAD` records are in flight: more than a batch, so the workers
+        keep going while the writer commits one (memory stays flat on any file size)."""
         pending: deque[tuple[list[Record], Future[list[tuple[str, Prepared | str]]]]] = deque()
         chunk: list[Record] = []
 
@@ -272,7 +274,7 @@ class Preparer:
             if len(chunk) >= PREPARE_CHUNK:
                 submit()
                 chunk = []
-                while len(pending) > 2 * self.workers:
+                while len(pending) * PREPARE_CHUNK > PREPARE_AHEAD:
                     yield from _results(pending.popleft())
         if chunk:
             submit()
@@ -332,7 +334,7 @@ def ingest_file(
             elif isinstance(item, str):
                 batch.quarantine.append((rec.locator, item, rec.raw))
             else:
-                batch.prepared.append(item)
+                batch.prepared.append((item, rec.raw))
             nbytes += len(rec.raw)
             last_pos = rec.position
             if len(batch) >= BATCH_RECORDS or nbytes >= BATCH_BYTES:
