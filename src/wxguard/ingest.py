@@ -234,7 +234,10 @@ def _worker_prepare(recs: list[tuple[str, bytes, bool]]) -> list[tuple[str, Prep
 
 
 class Preparer:
-    """Worker processes preparing WeCom records for one writer (``ingest --jobs``)."""
+    """Worker processes preparing WeCom records for one writer (``ingest --jobs``).
+
+    Workers are spawned (fresh interpreters), so a program using this must guard its
+    main module with ``if __name__ == "__main__":``, as the ``wxguard`` command does."""
 
     def __init__(self, archive: Archive, jobs: int, source: str = "wecom") -> None:
         if jobs < 2:
