@@ -214,22 +214,22 @@ def _exit_with_parent(parent: int) -> None:
     os._exit(0)
 
 
-def _worker_prepare(recs: list[tuple[str, bytes, bool]]) -> list[tuple[str, Prepared | str]]:
-    """(locator, prepared message or the reason to quarantine the record) per record."""
+def _worker_prepare(recs: list[tuple[bytes, bool]]) -> list[Prepared | str]:
+    """The prepared message, or the reason to quarantine it, of each (raw, oversized)."""
     assert _worker is not None, "worker not initialised"
     fp, codec, source = _worker
     salts = os.urandom(16 * len(recs))
-    out: list[tuple[str, Prepared | str]] = []
-    for k, (locator, raw, oversized) in enumerate(recs):
+    out: list[Prepared | str] = []
+    for k, (raw, oversized) in enumerate(recs):
         if oversized:
-            out.append((locator, f"record exceeds the {MAX_RECORD >> 20} MiB limit"))
+            out.append(f"record exceeds the {MAX_RECORD >> 20} MiB limit")
             continue
         try:
             m = wecom.normalise_bytes(raw, source)
         except wecom.NormaliseError as e:
-            out.append((locator, str(e)))
+            out.append(str(e))
             continue
-        out.append((locator, prepare(m, raw, salts[16 * k : 16 * k + 16], fp, codec)))
+        out.append(prepare(m, raw, salts[16 * k : 16 * k + 16], fp, codec))
     return out
 
 
@@ -265,11 +265,11 @@ class Preparer:
         """Each record with its prepared message or quarantine reason, in input order. Up
         to :data:`PREPARE_AHEAD` records are in flight: more than a batch, so the workers
         keep going while the writer commits one (memory stays flat on any file size)."""
-        pending: deque[tuple[list[Record], Future[list[tuple[str, Prepared | str]]]]] = deque()
+        pending: deque[tuple[list[Record], Future[list[Prepared | str]]]] = deque()
         chunk: list[Record] = []
 
         def submit() -> None:
-            task = [(r.locator, r.raw, r.oversized) for r in chunk]
+            task = [(r.raw, r.oversized) for r in chunk]
             pending.append((chunk, self._pool.submit(_worker_prepare, task)))
 
         for rec in records:
@@ -286,11 +286,10 @@ class Preparer:
 
 
 def _results(
-    done: tuple[list[Record], Future[list[tuple[str, Prepared | str]]]],
+    done: tuple[list[Record], Future[list[Prepared | str]]],
 ) -> Iterator[tuple[Record, Prepared | str]]:
     recs, future = done
-    for rec, (_, item) in zip(recs, future.result(), strict=True):
-        yield rec, item
+    yield from zip(recs, future.result(), strict=True)
 
 
 def ingest_file(
