@@ -22,35 +22,52 @@ KILLS = 20
 MESSAGES = 150_000  # large enough that 20 kills land before the file is done
 
 
-@pytest.mark.slow
-def test_sigkill_loop_exactly_once(tmp_path: Path) -> None:
-    src = tmp_path / "in" / "demo.jsonl"
-    generate(src, MESSAGES, seed=5)
-    data = tmp_path / "data"
-    run_cli("init", data=data)
+def _kill_loop(
+    data: Path,
+    args: list[str],
+    kills: int,
+    pause: tuple[float, float],
+    seed: int,
+    check_children: bool = False,
+) -> None:
+    """Run `wxguard ARGS` again and again, SIGKILLing it after a random pause until
+    ``kills`` kills landed, then once to the end. With ``check_children``, every process
+    the killed one started must exit too."""
     env = {**os.environ, "WXGUARD_DATA": str(data)}
-    rng = random.Random(1)
+    rng = random.Random(seed)
     killed = 0
-    finished = False
-    attempts = 0
-    while not finished and attempts < 200:
-        attempts += 1
+    for _ in range(200):
         proc = subprocess.Popen(
-            [sys.executable, "-m", "wxguard", "ingest", str(src.parent)],
+            [sys.executable, "-m", "wxguard", *args],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        if killed < KILLS:
-            time.sleep(rng.uniform(0.2, 1.0))
+        if killed < kills:
+            time.sleep(rng.uniform(*pause))
+            children = _children(proc.pid) if check_children else []
             if proc.poll() is None:
                 os.kill(proc.pid, signal.SIGKILL)
                 proc.wait()
                 killed += 1
+                if check_children:
+                    _, alive = psutil.wait_procs(children, timeout=15)
+                    assert not alive, f"{len(alive)} child processes outlived the killed one"
                 continue
-        finished = proc.wait(timeout=300) == 0
-    assert killed >= KILLS, f"only {killed} kills landed"
-    assert finished
-    lines = [x for x in src.read_bytes().splitlines() if x]
-    unique = len({x.split(b'"msgid":"')[1].split(b'"')[0] for x in lines})
+        if proc.wait(timeout=300) == 0:
+            break
+    else:
+        raise AssertionError("the ingest never finished")
+    assert killed >= kills, f"only {killed} kills landed"
+
+
+def _children(pid: int) -> list[psutil.Process]:
+    try:
+        children: list[psutil.Process] = psutil.Process(pid).children(recursive=True)
+    except psutil.Error:  # it already ended
+        return []
+    return children
+
+
+def _exactly_once(data: Path, messages: int) -> None:
     with Archive.open(data) as a:
         (n,) = a.conn.execute("SELECT count(*) FROM messages").fetchone()
         (distinct,) = a.conn.execute(
@@ -58,10 +75,23 @@ def test_sigkill_loop_exactly_once(tmp_path: Path) -> None:
         ).fetchone()
         (q,) = a.conn.execute("SELECT count(*) FROM quarantine").fetchone()
         rep = verify(a)
-    assert n == distinct == unique == MESSAGES
+    assert n == distinct == messages
     assert q == 0
     assert rep.ok, rep.problems[:3]
     assert rep.unsealed_tail == 0
+
+
+@pytest.mark.slow
+def test_sigkill_loop_exactly_once(tmp_path: Path) -> None:
+    src = tmp_path / "in" / "demo.jsonl"
+    generate(src, MESSAGES, seed=5)
+    data = tmp_path / "data"
+    run_cli("init", data=data)
+    _kill_loop(data, ["ingest", str(src.parent)], KILLS, (0.2, 1.0), seed=1)
+    lines = [x for x in src.read_bytes().splitlines() if x]
+    unique = len({x.split(b'"msgid":"')[1].split(b'"')[0] for x in lines})
+    assert unique == MESSAGES
+    _exactly_once(data, MESSAGES)
 
 
 @pytest.mark.slow
@@ -73,34 +103,6 @@ def test_sigkill_with_worker_processes_exactly_once_and_no_orphans(tmp_path: Pat
     generate(src, messages, seed=6)
     data = tmp_path / "data"
     run_cli("init", data=data)
-    env = {**os.environ, "WXGUARD_DATA": str(data)}
-    rng = random.Random(2)
-    killed = 0
-    finished = False
-    attempts = 0
-    while not finished and attempts < 50:
-        attempts += 1
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "wxguard", "ingest", "--jobs", "3", str(src)],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        if killed < 6:
-            time.sleep(rng.uniform(0.8, 2.0))  # mostly past the workers' start-up
-            workers = psutil.Process(proc.pid).children(recursive=True)
-            if proc.poll() is None:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait()
-                killed += 1
-                _, alive = psutil.wait_procs(workers, timeout=15)
-                assert not alive, f"{len(alive)} worker processes outlived the killed writer"
-                continue
-        finished = proc.wait(timeout=300) == 0
-    assert killed >= 6 and finished
-    with Archive.open(data) as a:
-        (n,) = a.conn.execute("SELECT count(*) FROM messages").fetchone()
-        (distinct,) = a.conn.execute(
-            "SELECT count(DISTINCT source_msg_id) FROM messages"
-        ).fetchone()
-        rep = verify(a)
-    assert n == distinct == messages
-    assert rep.ok, rep.problems[:3]
+    # pauses mostly past the workers' start-up
+    _kill_loop(data, ["ingest", "--jobs", "3", str(src)], 6, (0.8, 2.0), 2, check_children=True)
+    _exactly_once(data, messages)
