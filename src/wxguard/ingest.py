@@ -35,6 +35,7 @@ from .crypto import Fingerprinter
 from .seal import Batch, Counts, Prepared, Sealer, prepare
 
 MAX_RECORD = 16 << 20  # bytes; larger records are quarantined, not parsed
+OVERSIZED = f"record exceeds the {MAX_RECORD >> 20} MiB limit"  # their quarantine reason
 MAX_JSON_ARRAY_FILE = 256 << 20
 BATCH_RECORDS = 5000
 BATCH_BYTES = 8 << 20
@@ -222,7 +223,7 @@ def _worker_prepare(recs: list[tuple[bytes, bool]]) -> list[Prepared | str]:
     out: list[Prepared | str] = []
     for k, (raw, oversized) in enumerate(recs):
         if oversized:
-            out.append(f"record exceeds the {MAX_RECORD >> 20} MiB limit")
+            out.append(OVERSIZED)
             continue
         try:
             m = wecom.normalise_bytes(raw, source)
@@ -324,11 +325,12 @@ def ingest_file(
     sealer.begin()
     gc_was_enabled = gc.isenabled()
     gc.disable()  # ingest builds no reference cycles; GC scans of held batches cost ~half the time
-    parallel = preparer is not None and decoder is None and preparer.source == source
+    # Workers prepare WeCom records of the preparer's source; anything else is decoded here.
     items: Iterable[tuple[Record, Prepared | str | None]] = (
-        preparer.prepared(records) if parallel and preparer is not None
+        preparer.prepared(records)
+        if preparer is not None and decoder is None and preparer.source == source
         else ((rec, None) for rec in records)
-    )  # fmt: skip
+    )
     try:
         for rec, item in items:
             if item is None:
@@ -369,9 +371,7 @@ def _decode_into(
     sealer: Sealer,
 ) -> None:
     if rec.oversized:
-        batch.quarantine.append(
-            (rec.locator, f"record exceeds the {MAX_RECORD >> 20} MiB limit", rec.raw)
-        )
+        batch.quarantine.append((rec.locator, OVERSIZED, rec.raw))
         return
     try:
         if decoder is None:

@@ -327,7 +327,8 @@ class Sealer:
         nonce_at = 16 * len(batch.messages)
         todo: list[Prepared] = []
         todo_msgs: list[Message] = []  # the Message of each of ``todo`` that has one
-        enc, of_bytes, fp, codec = JSON_ENCODER.encode, self.fp.of_bytes, self.fp, a.codec
+        # Not ``prepare``: a duplicate is known from its fingerprint, before compressing.
+        enc, of_bytes, codec = JSON_ENCODER.encode, fp.of_bytes, a.codec
         for i, (m, raw) in enumerate(batch.messages):
             canonical = enc(m)
             cfp = of_bytes(canonical, b"msg")
