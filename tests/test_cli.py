@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from pathlib import Path
 
 from conftest import directory_of, run_cli
+from wxguard.archive import DB_NAME as DB
 
 
 def test_full_cli_flow(demo: Path, tmp_path: Path) -> None:
@@ -70,6 +72,42 @@ def test_clear_errors(tmp_path: Path) -> None:
     (data / "keys" / "kek.key").chmod(0o644)
     perm = run_cli("stats", data=data, check=False)
     assert perm.returncode == 1 and "chmod 600" in perm.stderr
+
+
+def test_owner_only_files(tmp_path: Path, demo: Path) -> None:
+    """Whatever the shell's umask, what wxguard writes is its owner's alone, and `verify`
+    warns about a data directory others can enter."""
+
+    def mode(p: Path) -> int:
+        return p.stat().st_mode & 0o777
+
+    old = os.umask(0o022)
+    try:
+        data = tmp_path / "data"
+        data.mkdir(mode=0o755)  # made empty by an administrator, say
+        run_cli("init", data=data)
+        run_cli("ingest", demo, data=data)
+        run_cli("export", "--out", tmp_path / "x.jsonl", data=data)
+        shared = tmp_path / "shared"
+        shared.mkdir()
+        (shared / "notes.txt").write_text("not ours")
+        in_shared = run_cli("init", data=shared)
+        bad = run_cli("init", data=tmp_path / "x.jsonl" / "sub", check=False)
+    finally:
+        os.umask(old)
+    assert mode(data) == 0o700 and mode(data / "keys") == 0o700
+    files = [p for p in data.rglob("*") if p.is_file()]
+    assert len(files) >= 4 and all(mode(p) == 0o600 for p in files), files
+    assert mode(tmp_path / "x.jsonl") == 0o600  # plaintext export
+    assert json.loads(run_cli("verify", "--format", "json", data=data).stdout)["warnings"] == []
+    data.chmod(0o750)
+    v = json.loads(run_cli("verify", "--format", "json", data=data).stdout)
+    assert v["ok"] and any("mode 0750" in w and "chmod 700" in w for w in v["warnings"])
+    # A directory holding someone else's files keeps its mode; init says so.
+    assert mode(shared) == 0o755 and "chmod 700" in in_shared.stderr
+    assert mode(shared / DB) == 0o600
+    assert bad.returncode == 1 and "cannot create the data directory" in bad.stderr
+    assert "Traceback" not in bad.stderr
 
 
 def test_bad_file_in_batch_does_not_stop_others(tmp_path: Path, demo: Path) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
+import stat
 import time
 import tomllib
 from collections.abc import Iterator
@@ -84,6 +85,21 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def exposure(data_dir: Path) -> str | None:
+    """Why users other than the archive's owner can reach into it, or None. The directory
+    alone decides: nothing inside a 0700 directory can be opened by anyone else."""
+    try:
+        mode = stat.S_IMODE(data_dir.stat().st_mode)
+    except FileNotFoundError:
+        return None
+    if not mode & (stat.S_IRWXG | stat.S_IRWXO):
+        return None
+    return (
+        f"data directory {data_dir} is accessible by group/others (mode {mode:04o}): its "
+        f"database holds metadata and the audit trail in the clear; run: chmod 700 {data_dir}"
+    )
+
+
 class Archive:
     """An open archive. Use :meth:`create` or :meth:`open`; close when done."""
 
@@ -100,10 +116,20 @@ class Archive:
 
     @classmethod
     def create(cls, data_dir: Path, kek_ref: str | None = None) -> Archive:
-        data_dir.mkdir(parents=True, exist_ok=True)
         db = data_dir / DB_NAME
         if db.exists() or (data_dir / CONFIG_NAME).exists():
             raise ArchiveError(f"{data_dir} already holds an archive; refusing to overwrite it")
+        # Owner only: the database holds metadata (times, kinds, audit trail, review users)
+        # in the clear beside the sealed bodies. A directory that already holds other
+        # files keeps its mode (`wxguard init` then warns, see :func:`exposure`).
+        try:
+            if not data_dir.is_dir() or not any(data_dir.iterdir()):
+                data_dir.mkdir(parents=True, exist_ok=True)
+                os.chmod(data_dir, 0o700)
+        except OSError as e:
+            raise ArchiveError(
+                f"cannot create the data directory {data_dir}: {e.strerror}"
+            ) from None
         ref = kek_ref or DEFAULT_KEY_REF
         if ref.startswith("$env:"):
             kek = load_kek(ref)
@@ -116,6 +142,8 @@ class Archive:
                 kek = new_key()
                 write_key_file(path, kek)
         lock = cls._acquire_lock(data_dir)
+        # SQLite gives the WAL and shared-memory files the database file's mode.
+        os.close(os.open(db, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         conn = _connect(db)
         migrate(conn)
         conn.execute("BEGIN IMMEDIATE")
@@ -129,11 +157,12 @@ class Archive:
         conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", meta.items())
         KeyRing.create_secrets(conn, kek)
         conn.execute("COMMIT")
-        (data_dir / CONFIG_NAME).write_text(
-            "# wxguard archive configuration (docs/operations.md)\n"
-            f"format = 1\nkek = {_toml_str(ref)}\n",
-            encoding="utf-8",
-        )
+        fd = os.open(data_dir / CONFIG_NAME, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(
+                "# wxguard archive configuration (docs/operations.md)\n"
+                f"format = 1\nkek = {_toml_str(ref)}\n"
+            )
         return cls(data_dir, conn, kek, lock)
 
     @classmethod

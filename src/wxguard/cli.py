@@ -26,7 +26,7 @@ from rich.table import Table
 from rich.text import Text
 
 from . import __version__
-from .archive import Archive, ArchiveError, resolve_data_dir
+from .archive import Archive, ArchiveError, exposure, resolve_data_dir
 from .crypto import KeyProblem
 from .imports import FORMATS as WECHAT_FORMATS
 from .ingest import FORMATS, IngestError, Preparer, ingest_file
@@ -91,6 +91,9 @@ def _root(
     if version:
         out.print(f"wxguard {__version__}")
         raise typer.Exit()
+    # Whatever wxguard writes (archive files, search indexes, exports, proofs) is readable by
+    # its owner only, whatever the shell's umask.
+    os.umask(os.umask(0o077) | 0o077)
 
 
 @app.command()
@@ -110,6 +113,9 @@ def init(
         ref = kek or "$file:keys/kek.key"
         out.print(f"Created archive in [bold]{d}[/] (key {ref}).")
         out.print(f"Checkpoint signing key fingerprint: {_fpr(a)}")
+        exposed = exposure(d)
+        if exposed:
+            err.print(f"[yellow]warning:[/] {_esc(exposed)}", highlight=False)
         if not ref.startswith("$env:"):
             out.print(
                 "[yellow]Back up the key file separately from the data: "

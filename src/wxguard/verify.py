@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import holds, retention
-from .archive import Archive
+from .archive import Archive, exposure
 from .audit import audit_leaf
 from .crypto import IntegrityError, KeyProblem, open_sealed
 from .disposal import tombstone_leaf
@@ -237,6 +237,9 @@ def verify(a: Archive, progress: Callable[[int], None] | None = None) -> VerifyR
             rep.add(Problem(None, "record", "holds and retention rules", msg))
     except sqlite3.DatabaseError as e:
         rep.add(Problem(None, "database", str(a.data_dir), f"database is damaged: {e}"))
+    exposed = exposure(a.data_dir)
+    if exposed:
+        rep.warnings.append(exposed)
     last = checkpoints[-1][1] if checkpoints else 0
     rep.unsealed_tail = max(0, rep.records - last)
     if rep.unsealed_tail:
