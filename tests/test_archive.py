@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import lzma
 import os
 import sqlite3
 import stat
@@ -9,10 +12,12 @@ from pathlib import Path
 
 import orjson
 import pytest
+import zstandard
 
 from conftest import DEMO_MESSAGES, directory_of, load
 from wxguard.archive import BULK_WAL_BYTES, BULK_WAL_PAGES, Archive, ArchiveError
 from wxguard.crypto import KeyProblem
+from wxguard.imports.plan import plan
 from wxguard.ingest import HEAD_BYTES, MAX_RECORD, IngestError, Preparer, ingest_file
 from wxguard.model import message_id
 from wxguard.proofcheck import split_plaintext
@@ -254,6 +259,81 @@ def test_json_array_input(archive: Archive, tmp_path: Path) -> None:
     f.write_bytes(b"[" + BAD_LINES[0] + b"," + BAD_LINES[5] + b"]")
     r = ingest_file(archive, Sealer(archive), f)
     assert r.counts.imported == 2
+
+
+def _compress(kind: str, data: bytes) -> bytes:
+    """``data`` compressed as two members / frames / streams, as appending tools write."""
+    half = data.index(b"\n", len(data) // 2) + 1
+    one = {
+        "gzip": gzip.compress,
+        "zstd": zstandard.ZstdCompressor().compress,
+        "xz": lzma.compress,
+        "bzip2": bz2.compress,
+    }[kind]
+    return one(data[:half]) + one(data[half:])
+
+
+@pytest.mark.parametrize("kind", ["gzip", "zstd", "xz", "bzip2"])
+def test_compressed_input_is_read_through(
+    archive: Archive, demo: Path, tmp_path: Path, kind: str
+) -> None:
+    # Told by the magic number, not the name; both halves (two frames) are read.
+    f = tmp_path / "pull.data"
+    f.write_bytes(_compress(kind, demo.read_bytes()))
+    s = Sealer(archive)
+    r = ingest_file(archive, s, f)
+    assert (r.format, r.error, r.counts.imported, r.counts.quarantined) == (
+        "wecom", "", DEMO_MESSAGES, 0
+    )  # fmt: skip
+    assert r.counts.duplicates == demo.read_bytes().count(b"\n") - DEMO_MESSAGES
+    again = ingest_file(archive, s, f)  # the cursor counts decompressed bytes
+    assert again.resumed_at == demo.stat().st_size and again.counts.imported == 0
+    arr = tmp_path / "arr.json"
+    arr.write_bytes(_compress(kind, b"[" + BAD_LINES[0] + b",\n" + BAD_LINES[5] + b"]"))
+    assert ingest_file(archive, s, arr).counts.imported == 2
+
+
+@pytest.mark.parametrize("kind", ["gzip", "zstd", "xz", "bzip2"])
+def test_a_cut_compressed_file_keeps_what_came_before(
+    archive: Archive, demo: Path, tmp_path: Path, kind: str
+) -> None:
+    full = _compress(kind, demo.read_bytes())
+    f = tmp_path / "copying.jsonl.z"
+    f.write_bytes(full[: len(full) * 3 // 4])  # a copy still in progress
+    s = Sealer(archive)
+    r = ingest_file(archive, s, f)
+    assert "cannot read" in r.error and kind in r.error and "resume" in r.error
+    got = r.counts.imported + r.counts.duplicates
+    assert r.counts.quarantined == 0 and 0 < got < demo.read_bytes().count(b"\n")
+    assert _count(archive, "messages") == r.counts.imported  # committed, not rolled back
+    stuck = ingest_file(archive, s, f)  # the same cut file: nothing new, same report
+    assert stuck.counts.imported == 0 and stuck.resumed_at > 0 and stuck.error
+    f.write_bytes(full)  # the copy finished: resume where the damage was
+    done = ingest_file(archive, s, f)
+    assert done.error == "" and done.resumed_at == stuck.resumed_at
+    assert _count(archive, "messages") == DEMO_MESSAGES
+    archive.seal_checkpoint()
+    assert verify(archive).ok
+
+
+def test_damaged_compressed_input_is_a_clear_file_error(archive: Archive, tmp_path: Path) -> None:
+    f = tmp_path / "junk.jsonl.gz"
+    f.write_bytes(b"\x1f\x8b" + bytes(range(256)) * 4)
+    with pytest.raises(IngestError, match=r"junk.jsonl.gz: cannot read gzip data \("):
+        ingest_file(archive, Sealer(archive), f)
+    empty = tmp_path / "empty.jsonl.zst"
+    empty.write_bytes(zstandard.ZstdCompressor().compress(b""))
+    with pytest.raises(IngestError, match="empty"):
+        ingest_file(archive, Sealer(archive), empty)
+    assert _count(archive, "messages") == 0
+
+
+def test_folders_offer_compressed_json(tmp_path: Path) -> None:
+    for name in ("a.jsonl.gz", "b.JSON.zst", "c.jsonl.xz", "d.truth.jsonl.gz", "e.txt.gz", "f.gz"):
+        (tmp_path / name).write_bytes(gzip.compress(BAD_LINES[0]))
+    assert sorted(Path(j.path).name for j in plan([tmp_path])) == [
+        "a.jsonl.gz", "b.JSON.zst", "c.jsonl.xz",
+    ]  # fmt: skip
 
 
 def test_recall_marks_without_altering(archive: Archive, demo: Path) -> None:

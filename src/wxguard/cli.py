@@ -221,6 +221,7 @@ def run_ingest(
                     "format": frep.format,
                     "resumed_at_byte": frep.resumed_at,
                     **_counts(frep.counts),
+                    **({"error": frep.error} if frep.error else {}),
                 }
             )
     a.seal_checkpoint()

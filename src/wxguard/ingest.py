@@ -13,20 +13,28 @@ locator and reason) and the batch goes on. Re-running a file resumes at its curs
 
 from __future__ import annotations
 
+import bz2
 import gc
+import gzip
 import hashlib
+import io
+import lzma
 import multiprocessing
 import os
 import threading
 import time
+import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import IO, cast
 
 import orjson
+import zstandard
 
 from . import interchange, wecom
 from .archive import Archive
@@ -117,52 +125,190 @@ def detect_format(path: Path, head: bytes) -> str:
     )
 
 
+# --------------------------------------------------------------------------- compressed input
+#
+# Any input file may be compressed with gzip, zstd, xz or bzip2, told by its magic number
+# (not its name). Positions — cursors, "byte N" locators, ``resumed_at`` — count bytes of
+# the decompressed stream; resuming decompresses up to the cursor again.
+
+_MAGIC = (
+    (b"\x1f\x8b", "gzip"),
+    (b"\x28\xb5\x2f\xfd", "zstd"),
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"BZh", "bzip2"),
+)
+_DAMAGE = (EOFError, OSError, zlib.error, lzma.LZMAError, zstandard.ZstdError)
+_ZSTD_FEED = 1 << 10  # compressed bytes per step: one step inflates to 32 MiB at most
+
+
+def compression_of(head: bytes) -> str | None:
+    """``gzip``, ``zstd``, ``xz`` or ``bzip2`` when ``head`` (a file's first bytes) starts
+    with that format's magic number, else None."""
+    for magic, name in _MAGIC:
+        if head.startswith(magic):
+            return name
+    return None
+
+
+class DamagedInput(IngestError):
+    """A compressed file is corrupt or cut short: what came before is ingested."""
+
+
+class _ZstdReader(io.RawIOBase):
+    """zstd frames, one after another, decompressed. Unlike zstandard's ``stream_reader``,
+    a stream that ends inside a frame (a file still being copied) is an ``EOFError``."""
+
+    def __init__(self, raw: io.BufferedIOBase) -> None:
+        self._raw = raw
+        self._new = zstandard.ZstdDecompressor().decompressobj
+        self._d = self._new()
+        self._in_frame = False
+        self._out = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: memoryview) -> int:  # type: ignore[override]
+        while not self._out:
+            data = self._raw.read(_ZSTD_FEED)
+            if not data:
+                if self._in_frame:
+                    raise EOFError("the zstd stream ends inside a frame")
+                return 0
+            out = []
+            while data:
+                self._in_frame = True
+                out.append(self._d.decompress(data))
+                data = b""
+                if self._d.eof:  # the frame is complete; another may follow
+                    data, self._d, self._in_frame = self._d.unused_data, self._new(), False
+            self._out = b"".join(out)
+        n = min(len(b), len(self._out))
+        b[:n] = self._out[:n]
+        self._out = self._out[n:]
+        return n
+
+
+# Readers of a compressed stream (they leave the file they read from open).
+_DECOMPRESS: dict[str, Callable[[io.BufferedIOBase], io.BufferedIOBase]] = {
+    "gzip": lambda raw: gzip.GzipFile(fileobj=raw, mode="rb"),
+    "bzip2": bz2.BZ2File,
+    "xz": lambda raw: lzma.LZMAFile(cast(IO[bytes], raw)),  # noqa: SIM115 (holds nothing to close)
+    "zstd": lambda raw: io.BufferedReader(_ZstdReader(raw), 1 << 16),
+}
+
+
+@contextmanager
+def open_input(path: Path) -> Iterator[tuple[io.BufferedIOBase, str | None, Callable[[], int]]]:
+    """``path``'s bytes, decompressed when it is compressed; its compression (or None); and
+    how many of the file's own bytes have been read, for progress."""
+    with path.open("rb") as raw:
+        kind = compression_of(raw.read(8))
+        raw.seek(0)
+        size = os.fstat(raw.fileno()).st_size
+
+        def consumed() -> int:
+            return size if raw.closed else raw.tell()
+
+        f = raw if kind is None else _DECOMPRESS[kind](raw)
+        yield f, kind, consumed
+
+
+def _damaged(path: Path, kind: str | None, at: int, e: BaseException) -> DamagedInput:
+    what = f"{kind} data" if kind else "the file"
+    if at == 0:
+        return DamagedInput(f"{path}: cannot read {what} ({e or type(e).__name__})")
+    return DamagedInput(
+        f"{path}: cannot read {what} after byte {at} of its content ({e or type(e).__name__}); "
+        "everything before it is ingested — replace the file with a complete copy and ingest "
+        "it again to resume there"
+    )
+
+
 def read_head(path: Path) -> bytes:
-    """The file's first :data:`HEAD_BYTES` bytes, completed to the end of the line they stop
-    in (at most :data:`MAX_RECORD` bytes more), so format detection sees whole records."""
-    with path.open("rb") as f:
-        head = f.read(HEAD_BYTES)
-        if len(head) == HEAD_BYTES and not head.endswith(b"\n"):
-            head += f.readline(MAX_RECORD)
-    return head
+    """The file's first :data:`HEAD_BYTES` bytes (decompressed), completed to the end of the
+    line they stop in (at most :data:`MAX_RECORD` bytes more), so format detection sees
+    whole records. A compressed file damaged early gives what could be read."""
+    parts: list[bytes] = []
+    with open_input(path) as (f, kind, _):
+        try:
+            got = 0
+            while got < HEAD_BYTES:
+                part = f.read(min(8192, HEAD_BYTES - got))
+                if not part:
+                    break
+                parts.append(part)
+                got += len(part)
+            if got == HEAD_BYTES and not parts[-1].endswith(b"\n"):
+                parts.append(f.readline(MAX_RECORD))
+        except _DAMAGE as e:
+            if not parts:
+                raise _damaged(path, kind, 0, e) from None
+            # else reported, with its position, when the records are read
+    return b"".join(parts)
 
 
-def read_lines(path: Path, start: int) -> Iterator[Record]:
-    with path.open("rb") as f:
-        f.seek(start)
+def _skip(f: io.BufferedIOBase, n: int) -> None:
+    while n > 0:
+        part = f.read(min(n, 1 << 20))
+        if not part:
+            return
+        n -= len(part)
+
+
+def read_lines(path: Path, start: int, consumed: list[Callable[[], int]] | None = None
+               ) -> Iterator[Record]:  # fmt: skip
+    """The file's records, one per line, from byte ``start`` of its (decompressed) content.
+    For a compressed file, ``consumed`` (when given) receives a function telling how much of
+    the file itself was read: the progress to show."""
+    with open_input(path) as (f, kind, tell):
+        if consumed is not None and kind is not None:
+            consumed.append(tell)
         lineno = 0 if start == 0 else -1  # unknown line numbers after a resume
         offset = start
-        while True:
-            line = f.readline(MAX_RECORD + 1)
-            if not line:
-                return
-            oversized = False
-            if len(line) > MAX_RECORD and not line.endswith(b"\n"):
-                oversized = True
-                head = line[: 1 << 20]
-                while line and not line.endswith(b"\n"):
-                    offset += len(line)
-                    line = f.readline(1 << 20)
-                offset += len(line)
-                line = head
+        try:
+            if kind is None:
+                f.seek(start)
             else:
-                offset += len(line)
-            if lineno >= 0:
-                lineno += 1
-            locator = f"line {lineno}" if lineno > 0 else f"byte {offset - len(line)}"
-            if line.strip() == b"":
-                continue
-            yield Record(locator, offset, line.rstrip(b"\r\n"), oversized)
+                _skip(f, start)
+            while True:
+                line = f.readline(MAX_RECORD + 1)
+                if not line:
+                    return
+                oversized = False
+                if len(line) > MAX_RECORD and not line.endswith(b"\n"):
+                    oversized = True
+                    head = line[: 1 << 20]
+                    while line and not line.endswith(b"\n"):
+                        offset += len(line)
+                        line = f.readline(1 << 20)
+                    offset += len(line)
+                    line = head
+                else:
+                    offset += len(line)
+                if lineno >= 0:
+                    lineno += 1
+                locator = f"line {lineno}" if lineno > 0 else f"byte {offset - len(line)}"
+                if line.strip() == b"":
+                    continue
+                yield Record(locator, offset, line.rstrip(b"\r\n"), oversized)
+        except _DAMAGE as e:
+            raise _damaged(path, kind, offset, e) from None
 
 
 def read_json_array(path: Path, start: int) -> Iterator[Record]:
-    size = path.stat().st_size
-    if size > MAX_JSON_ARRAY_FILE:
+    with open_input(path) as (f, kind, _):
+        try:
+            data = f.read(MAX_JSON_ARRAY_FILE + 1)
+        except _DAMAGE as e:
+            raise _damaged(path, kind, 0, e) from None
+    if len(data) > MAX_JSON_ARRAY_FILE:
         raise IngestError(
-            f"{path}: a JSON array file of {size} bytes is too large; convert it to JSONL"
+            f"{path}: a JSON array file of more than {MAX_JSON_ARRAY_FILE} bytes is too large; "
+            "convert it to JSONL"
         )
     try:
-        items = orjson.loads(path.read_bytes())
+        items = orjson.loads(data)
     except orjson.JSONDecodeError as e:
         raise IngestError(f"{path}: malformed JSON array: {e}") from None
     if not isinstance(items, list):
@@ -319,7 +465,12 @@ def ingest_file(
     is_array = fmt == "wecom" and _strip_head(head_bytes)[:1] == b"["
     start = stored_cursor(archive, stream, head)
     report.resumed_at = start
-    records = read_json_array(path, start) if is_array else read_lines(path, start)
+    consumed: list[Callable[[], int]] = []
+    records: Iterable[Record] = (
+        read_json_array(path, start) if is_array else read_lines(path, start, consumed)
+    )
+    damage: list[DamagedInput] = []
+    records = _until_damaged(records, damage)
     decoder = interchange.Decoder(path.parent) if fmt == "jsonl" else None
     batch, nbytes, last_pos = Batch(), 0, start
     sealer.begin()
@@ -345,13 +496,13 @@ def ingest_file(
                 batch.cursor = (stream, f"{last_pos};head={head}")
                 report.counts.add(sealer.commit(batch))
                 if progress:
-                    progress(last_pos)
+                    progress(consumed[0]() if consumed else last_pos)
                 batch, nbytes = Batch(), 0
                 sealer.begin()
         batch.cursor = (stream, f"{last_pos};head={head}")
         report.counts.add(sealer.commit(batch))
         if progress:
-            progress(last_pos)
+            progress(consumed[0]() if consumed else last_pos)
     except BaseException:
         if archive.conn.in_transaction:
             sealer.abort()
@@ -359,7 +510,18 @@ def ingest_file(
     finally:
         if gc_was_enabled:
             gc.enable()
+    if damage:
+        report.error = str(damage[0])
     return report
+
+
+def _until_damaged(records: Iterable[Record], damage: list[DamagedInput]) -> Iterator[Record]:
+    """``records`` up to where the file is damaged; the damage is put in ``damage`` instead
+    of raised, so that the records before it are sealed and their cursor committed."""
+    try:
+        yield from records
+    except DamagedInput as e:
+        damage.append(e)
 
 
 def _decode_into(

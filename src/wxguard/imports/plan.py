@@ -31,6 +31,7 @@ _SKIP_DIRS = {
     "emoticon",
 }
 _WECHAT_SUFFIXES = (".db", ".sqlite", ".sqlite3", ".csv", ".txt", ".html", ".htm")
+_COMPRESSED_SUFFIXES = (".gz", ".zst", ".zstd", ".xz", ".bz2")
 
 
 @dataclass
@@ -46,6 +47,14 @@ def _head(p: Path) -> bytes:
         return f.read(HEAD)
 
 
+def _json_suffix(p: Path) -> bool:
+    """``.json`` or ``.jsonl``, possibly compressed (``x.jsonl.gz``; see wxguard.ingest)."""
+    name = p.name.lower()
+    for z in _COMPRESSED_SUFFIXES:
+        name = name.removesuffix(z)
+    return name.endswith((".json", ".jsonl"))
+
+
 def _file_job(p: Path, fmt: str) -> Job | None:
     if fmt in FORMATS:
         return Job(p, "wechat", fmt)
@@ -55,7 +64,7 @@ def _file_job(p: Path, fmt: str) -> Job | None:
         return Job(p, "error", error=str(e))
     if found:
         return Job(p, "wechat", found)
-    if p.suffix in (".jsonl", ".json") and not p.name.endswith(".truth.jsonl"):
+    if _json_suffix(p) and ".truth.jsonl" not in p.name:
         return Job(p, "file", fmt)
     return None  # an unrelated file inside a walked folder
 
@@ -74,7 +83,7 @@ def _walk(d: Path, fmt: str, out: list[Job]) -> None:
         if c.is_dir():
             if c.name not in _SKIP_DIRS:
                 _walk(c, fmt, out)
-        elif c.is_file() and (c.suffix.lower() in (*_WECHAT_SUFFIXES, ".json", ".jsonl")):
+        elif c.is_file() and (c.suffix.lower() in _WECHAT_SUFFIXES or _json_suffix(c)):
             job = _file_job(c, fmt)
             if job is not None:
                 out.append(job)
