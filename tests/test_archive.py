@@ -261,6 +261,35 @@ def test_json_array_input(archive: Archive, tmp_path: Path) -> None:
     assert r.counts.imported == 2
 
 
+def test_a_line_still_being_written_is_left_for_the_next_run(
+    archive: Archive, demo: Path, tmp_path: Path
+) -> None:
+    # Another program appends to the file; an ingest runs while a line is half written.
+    data = demo.read_bytes()
+    cut = data.index(b"\n", len(data) // 3) + 40
+    f = tmp_path / "pull.jsonl"
+    f.write_bytes(data[:cut])
+    s = Sealer(archive)
+    r = ingest_file(archive, s, f)
+    line = data[:cut].count(b"\n") + 1
+    assert r.counts.quarantined == 0 and r.error == ""
+    assert r.warnings == [
+        f"{f}: line {line} has no line end and is not a whole JSON object — still being "
+        "written? It is left for the next run"
+    ]
+    again = ingest_file(archive, s, f)  # nothing new: the same note, nothing quarantined
+    assert again.counts.quarantined == 0 and again.warnings and again.resumed_at < cut
+    f.write_bytes(data)  # the writer finished the line and went on
+    done = ingest_file(archive, s, f)
+    assert (done.counts.quarantined, done.warnings) == (0, [])
+    assert _count(archive, "messages") == DEMO_MESSAGES and _count(archive, "quarantine") == 0
+    # A finished file whose last record simply lacks a line end is read whole.
+    last = tmp_path / "no-final-newline.jsonl"
+    last.write_bytes(BAD_LINES[0] + b"\n" + BAD_LINES[5])
+    r = ingest_file(archive, s, last)
+    assert (r.counts.imported, r.warnings) == (2, [])
+
+
 def _compress(kind: str, data: bytes) -> bytes:
     """``data`` compressed as two members / frames / streams, as appending tools write."""
     half = data.index(b"\n", len(data) // 2) + 1

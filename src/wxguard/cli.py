@@ -222,6 +222,7 @@ def run_ingest(
                     "resumed_at_byte": frep.resumed_at,
                     **_counts(frep.counts),
                     **({"error": frep.error} if frep.error else {}),
+                    **({"warnings": frep.warnings} if frep.warnings else {}),
                 }
             )
     a.seal_checkpoint()
@@ -315,6 +316,8 @@ def ingest(
 def _print_ingest(r: dict[str, Any]) -> None:
     many = len(r["files"]) > 1
     for f in r["files"]:
+        for w in f.get("warnings", ()):
+            err.print(f"[yellow]warning:[/] {_esc(w)}", highlight=False)
         if "error" in f:
             err.print(f"[red]✗[/] {_esc(f['error'])}", highlight=False)
         elif many:

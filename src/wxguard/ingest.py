@@ -63,6 +63,7 @@ class FileReport:
     counts: Counts = field(default_factory=Counts)
     error: str = ""
     resumed_at: int = 0
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -256,11 +257,17 @@ def _skip(f: io.BufferedIOBase, n: int) -> None:
         n -= len(part)
 
 
-def read_lines(path: Path, start: int, consumed: list[Callable[[], int]] | None = None
-               ) -> Iterator[Record]:  # fmt: skip
+def read_lines(
+    path: Path, start: int, consumed: list[Callable[[], int]] | None = None,
+    held: list[str] | None = None,
+) -> Iterator[Record]:  # fmt: skip
     """The file's records, one per line, from byte ``start`` of its (decompressed) content.
     For a compressed file, ``consumed`` (when given) receives a function telling how much of
-    the file itself was read: the progress to show."""
+    the file itself was read: the progress to show.
+
+    A last line without a line end that is not a whole JSON object is being written (a
+    file another program appends to): it is not yielded — the cursor stays before it, so the
+    next run reads it whole — and ``held`` receives a note saying so."""
     with open_input(path) as (f, kind, tell):
         if consumed is not None and kind is not None:
             consumed.append(tell)
@@ -291,9 +298,24 @@ def read_lines(path: Path, start: int, consumed: list[Callable[[], int]] | None 
                 locator = f"line {lineno}" if lineno > 0 else f"byte {offset - len(line)}"
                 if line.strip() == b"":
                     continue
+                if not oversized and not line.endswith(b"\n") and not _whole(line):
+                    if held is not None:
+                        held.append(
+                            f"{path}: {locator} has no line end and is not a whole JSON "
+                            "object — still being written? It is left for the next run"
+                        )
+                    return
                 yield Record(locator, offset, line.rstrip(b"\r\n"), oversized)
         except _DAMAGE as e:
             raise _damaged(path, kind, offset, e) from None
+
+
+def _whole(line: bytes) -> bool:
+    try:
+        wecom.parse_record(line)
+    except wecom.NormaliseError:
+        return False
+    return True
 
 
 def read_json_array(path: Path, start: int) -> Iterator[Record]:
@@ -467,7 +489,9 @@ def ingest_file(
     report.resumed_at = start
     consumed: list[Callable[[], int]] = []
     records: Iterable[Record] = (
-        read_json_array(path, start) if is_array else read_lines(path, start, consumed)
+        read_json_array(path, start)
+        if is_array
+        else read_lines(path, start, consumed, report.warnings)
     )
     damage: list[DamagedInput] = []
     records = _until_damaged(records, damage)
