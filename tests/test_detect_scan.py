@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import re
 import sqlite3
 from pathlib import Path
 
@@ -144,6 +146,19 @@ def test_adhoc_text_and_input_file(tmp_path: Path) -> None:
     assert 'line 6: skipped: "text" must be a string' in p.stderr
     text = run_cli("scan", "--text", "手机 13800138000", data=tmp_path / "none").stdout
     assert "CN_MOBILE" in text and "13800138000" in text
+    # A compressed input is read through; one cut short is scanned up to the cut, then named.
+    packed = gzip.compress(inp.read_bytes() * 300)
+    inp.write_bytes(packed)
+    p = run_cli("scan", "--input", inp, "--format", "json", data=tmp_path / "none", check=False)
+    assert p.returncode == 2 and len(p.stdout.splitlines()) == 3 * 300
+    inp.write_bytes(packed[: len(packed) // 2])
+    p = run_cli("scan", "--input", inp, "--format", "json", data=tmp_path / "none", check=False)
+    assert p.returncode == 1 and 0 < len(p.stdout.splitlines()) < 3 * 300
+    assert re.search(
+        r"in.jsonl: cannot read gzip data after line \d+: Compressed file ended", p.stderr
+    )
+    gone = run_cli("scan", "--input", tmp_path / "nope", data=tmp_path / "none", check=False)
+    assert gone.returncode == 1 and "nope: cannot read: No such file" in gone.stderr
 
 
 def test_detectors_command_lists_builtins_and_bad_lexicons_fail_clearly(tmp_path: Path) -> None:

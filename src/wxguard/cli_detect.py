@@ -42,6 +42,7 @@ from .detect.scan import (
     pending_messages,
     scan_archive,
 )
+from .ingest import READ_ERRORS, open_input
 
 CST = dt.timezone(dt.timedelta(hours=8))
 MAX_INPUT_LINE = 16 << 20
@@ -296,11 +297,12 @@ def _scan_adhoc(
         _warn("[yellow]not loaded:[/]", f"{p.detector}: {p.reason}")
     engine = Engine(reg.detectors, fingerprint)
     bad: list[int] = []  # line numbers skipped
+    stopped: list[str] = []  # where a damaged input file ended
     if text is not None:
         stream: Iterator[tuple[str, str]] = iter([("text", text)])
     else:
         assert input_file is not None
-        stream = _iter_items(input_file, bad)
+        stream = _iter_items(input_file, bad, stopped)
     enc = msgspec.json.Encoder()
     faults: dict[str, str] = {}
     total = 0
@@ -316,6 +318,8 @@ def _scan_adhoc(
         out.print("No findings.")
     for det, reason in faults.items():
         _warn("[red]detector failed:[/]", f"{det}: {reason}")
+    if stopped:
+        fail(_esc(stopped[0]))  # after the findings of everything before the damage
     if bad:
         raise typer.Exit(2)
 
@@ -336,34 +340,40 @@ def _print_findings(findings: list[Finding], texts: dict[str, str]) -> None:
     _table(f"{len(findings)} findings", cols, rows)
 
 
-def _iter_items(path: Path, bad: list[int]) -> Iterator[tuple[str, str]]:
-    """``(id, text)`` from ``{"id", "text"}`` lines, streamed; a bad line is reported by
-    number, appended to ``bad`` and skipped (an over-long one without reading it whole)."""
+def _iter_items(path: Path, bad: list[int], stopped: list[str]) -> Iterator[tuple[str, str]]:
+    """``(id, text)`` from ``{"id", "text"}`` lines, streamed (the file may be compressed,
+    as for ``wxguard ingest``); a bad line is reported by number, appended to ``bad`` and
+    skipped (an over-long one without reading it whole). A file damaged after some lines
+    ends the items there, and ``stopped`` says where."""
+    n = 0
+    kind: str | None = None
     try:
-        f = path.open("rb")
-    except OSError as e:
-        fail(f"{_esc(str(path))}: cannot read: {e.strerror}")
-    with f:
-        n = 0
-        while line := f.readline(MAX_INPUT_LINE + 1):
-            n += 1
-            problem = ""
-            if len(line) > MAX_INPUT_LINE and not line.endswith(b"\n"):
-                while line and not line.endswith(b"\n"):
-                    line = f.readline(1 << 20)
-                problem = f"longer than {MAX_INPUT_LINE >> 20} MiB"
-            elif not line.strip():
-                continue
-            else:
-                try:
-                    yield _item(line)
-                except orjson.JSONDecodeError as e:
-                    problem = f"not JSON ({e})"
-                except ValueError as e:
-                    problem = str(e)
-            if problem:
-                bad.append(n)
-                _warn("", f"{path}: line {n}: skipped: {problem}")
+        with open_input(path) as (f, kind, _):
+            while line := f.readline(MAX_INPUT_LINE + 1):
+                n += 1
+                problem = ""
+                if len(line) > MAX_INPUT_LINE and not line.endswith(b"\n"):
+                    while line and not line.endswith(b"\n"):
+                        line = f.readline(1 << 20)
+                    problem = f"longer than {MAX_INPUT_LINE >> 20} MiB"
+                elif not line.strip():
+                    continue
+                else:
+                    try:
+                        yield _item(line)
+                    except orjson.JSONDecodeError as e:
+                        problem = f"not JSON ({e})"
+                    except ValueError as e:
+                        problem = str(e)
+                if problem:
+                    bad.append(n)
+                    _warn("", f"{path}: line {n}: skipped: {problem}")
+    except READ_ERRORS as e:
+        why = e.strerror if isinstance(e, OSError) and e.strerror else str(e) or type(e).__name__
+        what = f" {kind} data" if kind else ""
+        if not n:
+            fail(f"{_esc(str(path))}: cannot read{what}: {_esc(why)}")
+        stopped.append(f"{path}: cannot read{what} after line {n}: {why}")
 
 
 def _item(line: bytes) -> tuple[str, str]:

@@ -138,7 +138,8 @@ _MAGIC = (
     (b"\xfd7zXZ\x00", "xz"),
     (b"BZh", "bzip2"),
 )
-_DAMAGE = (EOFError, OSError, zlib.error, lzma.LZMAError, zstandard.ZstdError)
+# What reading a (compressed) input raises when the file is damaged or cut short.
+READ_ERRORS = (EOFError, OSError, zlib.error, lzma.LZMAError, zstandard.ZstdError)
 _ZSTD_FEED = 1 << 10  # compressed bytes per step: one step inflates to 32 MiB at most
 
 
@@ -242,7 +243,7 @@ def read_head(path: Path) -> bytes:
                 got += len(part)
             if got == HEAD_BYTES and not parts[-1].endswith(b"\n"):
                 parts.append(f.readline(MAX_RECORD))
-        except _DAMAGE as e:
+        except READ_ERRORS as e:
             if not parts:
                 raise _damaged(path, kind, 0, e) from None
             # else reported, with its position, when the records are read
@@ -306,7 +307,7 @@ def read_lines(
                         )
                     return
                 yield Record(locator, offset, line.rstrip(b"\r\n"), oversized)
-        except _DAMAGE as e:
+        except READ_ERRORS as e:
             raise _damaged(path, kind, offset, e) from None
 
 
@@ -322,7 +323,7 @@ def read_json_array(path: Path, start: int) -> Iterator[Record]:
     with open_input(path) as (f, kind, _):
         try:
             data = f.read(MAX_JSON_ARRAY_FILE + 1)
-        except _DAMAGE as e:
+        except READ_ERRORS as e:
             raise _damaged(path, kind, 0, e) from None
     if len(data) > MAX_JSON_ARRAY_FILE:
         raise IngestError(
