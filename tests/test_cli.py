@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 import sqlite3
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from conftest import directory_of, run_cli
+import pytest
+
+from conftest import directory_of, load, run_cli
 from wxguard.archive import DB_NAME as DB
+from wxguard.archive import Archive
+from wxguard.cli import storage_problem
 
 
 def test_full_cli_flow(demo: Path, tmp_path: Path) -> None:
@@ -141,3 +150,76 @@ def test_hostile_names_render_inert(tmp_path: Path) -> None:
     run_cli("ingest", f, data=data)
     out = run_cli("stats", data=data, env={"COLUMNS": "200"}).stdout
     assert "[bold red]BOSS[/]" in out and "[link=http://x]click[/link]" in out
+
+
+@contextmanager
+def _small_disk(where: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of ``size`` at ``where`` (root only; the test is skipped elsewhere)."""
+    where.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+                      capture_output=True).returncode:  # fmt: skip
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=True)
+
+
+def test_a_full_disk_is_a_clear_error_and_keeps_what_was_committed(tmp_path: Path) -> None:
+    corpus = tmp_path / "big.jsonl"
+    run_cli("demo", "generate", "--out", corpus, "--messages", "20000", "--seed", "3")
+    with _small_disk(tmp_path / "small", "4m") as disk:
+        data = disk / "d"
+        run_cli("init", data=data)
+        r = run_cli("ingest", corpus, data=data, check=False)
+        assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+        assert "the disk is full" in r.stderr and "resumes where it stopped" in r.stderr
+        v = json.loads(run_cli("verify", "--format", "json", data=data).stdout)
+        assert v["ok"] and 0 < v["messages"] < 20000  # the batches committed before
+        subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
+        again = json.loads(run_cli("ingest", corpus, "--format", "json", data=data).stdout)
+        assert again["files"][0]["resumed_at_byte"] > 0
+        v = json.loads(run_cli("verify", "--format", "json", data=data).stdout)
+        assert v["ok"] and v["messages"] == 20000
+
+
+def test_a_read_only_copy_can_be_verified_and_read(tmp_path: Path, demo: Path) -> None:
+    # A snapshot taken while a writer is busy: the latest batches are still in the WAL.
+    data = tmp_path / "d"
+    a = Archive.create(data)
+    try:
+        load(a, demo)
+        assert (data / f"{DB}-wal").stat().st_size > 0
+        with _small_disk(tmp_path / "media", "16m") as media:
+            shutil.copytree(data, media / "busy")
+            a.close()  # and a copy of the closed archive: no WAL, nothing to replay
+            shutil.copytree(data, media / "closed")
+            assert not (media / "closed" / f"{DB}-wal").exists()
+            subprocess.run(["mount", "-o", "remount,ro", str(media)], check=True)
+            _check_read_only_copy(media / "busy", demo)
+            _check_read_only_copy(media / "closed", demo)
+    finally:
+        a.close()
+
+
+def _check_read_only_copy(copy: Path, demo: Path) -> None:
+    v = json.loads(run_cli("verify", "--format", "json", data=copy).stdout)
+    assert v["ok"] and v["messages"] == 3000
+    s = json.loads(run_cli("stats", "--format", "json", data=copy).stdout)
+    assert s["messages"] == 3000
+    w = run_cli("ingest", demo, data=copy, check=False)
+    assert w.returncode == 1 and "mounted writable" in w.stderr, w.stderr
+    assert "Traceback" not in w.stderr
+
+
+def test_storage_problems_are_told_apart() -> None:
+    full = storage_problem(sqlite3.OperationalError("database or disk is full"))
+    assert full and full.startswith("the disk is full") and "rolled back" in full
+    quota = storage_problem(OSError(errno.EDQUOT, "Disk quota exceeded", "/data/blobs/x"))
+    assert quota and "the disk is full (/data/blobs/x)" in quota
+    io = storage_problem(OSError(errno.EIO, "Input/output error"))
+    assert io and "Input/output error" in io and "wxguard verify" in io
+    bad = storage_problem(sqlite3.DatabaseError("database disk image is malformed"))
+    assert bad and "damaged" in bad and "backup" in bad
+    assert storage_problem(OSError(errno.ENOENT, "No such file")) is None
+    assert storage_problem(ValueError("x")) is None

@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from .blobstore import BlobStore
 from .codec import Codec
@@ -68,21 +69,45 @@ class Checkpoint:
     signature: bytes
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+def _connect(path: Path, write: bool = True) -> sqlite3.Connection:
+    """Open the archive database. A reader whose data directory it cannot write to (a
+    backup on read-only media, a snapshot) opens it read-only: SQLite needs to write the
+    shared-memory file beside a WAL database otherwise."""
+    target: str | Path = path
+    uri = False
+    if not write and not os.access(path.parent, os.W_OK):
+        wal = path.with_name(path.name + "-wal")
+        # Nobody can be writing there: without a WAL to replay the file is all there is.
+        mode = "ro" if wal.exists() and wal.stat().st_size else "ro&immutable=1"
+        target, uri = f"file:{quote(str(path.resolve()))}?mode={mode}", True
     try:
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
+        conn = sqlite3.connect(target, isolation_level=None, check_same_thread=False, uri=uri)
+    except sqlite3.OperationalError as e:
+        raise ArchiveError(_unopenable(path, e)) from None
+    try:
+        if not uri:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA busy_timeout=10000")
         conn.execute("PRAGMA cache_size=-65536")
         conn.create_function("wx_msgkey", 1, dedupe_key, deterministic=True)
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError as e:
+        conn.close()
+        raise ArchiveError(_unopenable(path, e)) from None
     except sqlite3.DatabaseError as e:
         conn.close()
         raise ArchiveError(
             f"archive database {path} is corrupted or not a wxguard database ({e})"
         ) from None
     return conn
+
+
+def _unopenable(path: Path, e: sqlite3.OperationalError) -> str:
+    return (
+        f"archive database {path} cannot be opened ({e}): check that this user can read and "
+        "write the data directory and that its disk is mounted writable"
+    )
 
 
 def exposure(data_dir: Path) -> str | None:
@@ -174,7 +199,7 @@ class Archive:
             )
         ref = kek_ref or read_config(data_dir).get("kek", DEFAULT_KEY_REF)
         kek = load_kek(str(ref), data_dir)
-        conn = _connect(db)
+        conn = _connect(db, write)
         try:
             migrate(conn)
             row = conn.execute("SELECT value FROM meta WHERE key = 'kek_id'").fetchone()
@@ -202,7 +227,13 @@ class Archive:
 
     @staticmethod
     def _acquire_lock(data_dir: Path) -> int:
-        fd = os.open(data_dir / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fd = os.open(data_dir / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as e:
+            raise ArchiveError(
+                f"cannot open {data_dir} for writing ({e.strerror}): check that this user can "
+                "write the data directory and that its disk is mounted writable"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -72,8 +74,52 @@ def errors() -> Iterator[None]:
         yield
     except (ArchiveError, KeyProblem, IngestError) as e:
         fail(_esc(str(e)))
+    except (sqlite3.IntegrityError, sqlite3.ProgrammingError):
+        raise  # a defect in wxguard: keep the traceback for the report
+    except (sqlite3.DatabaseError, OSError) as e:
+        problem = storage_problem(e)
+        if problem is None:
+            raise
+        fail(_esc(problem))
     except KeyboardInterrupt:
         fail("interrupted; everything committed so far is kept and a re-run resumes", 130)
+
+
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+_STORAGE = (*_FULL, errno.EIO, errno.EROFS)
+
+
+def storage_problem(e: BaseException) -> str | None:
+    """What to tell the operator when the disk under the archive fails (full, read-only,
+    I/O errors) or its database is damaged; None for other errors. The transaction in
+    progress is rolled back by SQLite, so what was committed before stands."""
+    kept = "what was committed before is kept, the work in progress was rolled back"
+    if isinstance(e, sqlite3.OperationalError):
+        if "full" in str(e):
+            return (
+                f"the disk is full ({e}): {kept}. Free space for the data directory and run "
+                "the command again — it resumes where it stopped"
+            )
+        return (
+            f"the archive database cannot be written or read ({e}): {kept}. Check the disk "
+            "and the data directory's permissions, then run `wxguard verify`"
+        )
+    if isinstance(e, sqlite3.DatabaseError):
+        return (
+            f"the archive database is damaged ({e}): run `wxguard verify` to see what is "
+            "affected, and restore from a backup"
+        )
+    if isinstance(e, OSError) and e.errno in _STORAGE:
+        where = f" ({e.filename})" if e.filename else ""
+        if e.errno in _FULL:
+            return (
+                f"the disk is full{where}: {kept}. Free space and run the command again — it "
+                "resumes where it stopped"
+            )
+        return (
+            f"cannot write{where}: {e.strerror}: {kept}. Check the disk, then run `wxguard verify`"
+        )
+    return None
 
 
 def _esc(s: str) -> str:

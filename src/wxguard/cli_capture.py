@@ -24,7 +24,19 @@ from .capture.notify import CallbackCrypto, CallbackError, NotifyServer
 from .capture.pull import CaptureError, PullReport
 from .capture.run import Capture, CycleReport, open_sdk
 from .capture.sdk import LibraryError, SdkError
-from .cli import DataOpt, FormatOpt, OutputFormat, _esc, _print_json, _progress, app, err, fail, out
+from .cli import (
+    DataOpt,
+    FormatOpt,
+    OutputFormat,
+    _esc,
+    _print_json,
+    _progress,
+    app,
+    err,
+    errors,
+    fail,
+    out,
+)
 from .crypto import KeyProblem
 from .delivery.config import ConfigError
 
@@ -40,7 +52,8 @@ ConfigOpt = Annotated[
 @contextmanager
 def _errors() -> Iterator[None]:
     try:
-        yield
+        with errors():  # and the disk's failures
+            yield
     except (ArchiveError, KeyProblem, ConfigError, LibraryError, CallbackError) as e:
         fail(_esc(str(e)))
     except (SdkError, CaptureError, ApiError) as e:
