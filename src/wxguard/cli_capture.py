@@ -51,16 +51,16 @@ ConfigOpt = Annotated[
 
 @contextmanager
 def _errors() -> Iterator[None]:
-    try:
-        with errors():  # and the disk's failures
+    with errors():  # and the disk's failures
+        try:
             yield
-    except (ArchiveError, KeyProblem, ConfigError, LibraryError, CallbackError) as e:
-        fail(_esc(str(e)))
-    except (SdkError, CaptureError, ApiError) as e:
-        fail(_esc(f"{e}\nThe cursor was not moved past anything not archived; fix the cause "
-                  "and run again."))  # fmt: skip
-    except KeyboardInterrupt:
-        fail("interrupted; everything committed so far is kept and a re-run resumes", 130)
+        except (ArchiveError, KeyProblem, ConfigError, LibraryError, CallbackError) as e:
+            fail(_esc(str(e)))
+        except (SdkError, CaptureError, ApiError) as e:
+            fail(_esc(f"{e}\nThe cursor was not moved past anything not archived; fix the cause "
+                      "and run again."))  # fmt: skip
+        except KeyboardInterrupt:
+            fail("interrupted; everything committed so far is kept and a re-run resumes", 130)
 
 
 def _ago(ms: int | None, now: int) -> str:

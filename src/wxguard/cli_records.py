@@ -15,7 +15,19 @@ import typer
 
 from . import audit
 from .archive import Archive, ArchiveError, resolve_data_dir
-from .cli import DataOpt, FormatOpt, OutputFormat, _esc, _print_json, _progress, app, err, fail, out
+from .cli import (
+    DataOpt,
+    FormatOpt,
+    OutputFormat,
+    _esc,
+    _print_json,
+    _progress,
+    app,
+    err,
+    errors,
+    fail,
+    out,
+)
 from .crypto import KeyProblem
 
 index_app = typer.Typer(help="The search index (derived data in DATA/index).", no_args_is_help=True)
@@ -38,20 +50,21 @@ def _errors() -> Iterator[None]:
     from .search.index import IndexError_
     from .search.query import QueryError
 
-    try:
-        yield
-    except (
-        ArchiveError,
-        KeyProblem,
-        QueryError,
-        IndexError_,
-        HoldError,
-        RetentionError,
-        ExportError,
-    ) as e:
-        fail(_esc(str(e)))
-    except KeyboardInterrupt:
-        fail("interrupted; every finished step is committed and a re-run resumes", 130)
+    with errors():  # and the disk's failures
+        try:
+            yield
+        except (
+            ArchiveError,
+            KeyProblem,
+            QueryError,
+            IndexError_,
+            HoldError,
+            RetentionError,
+            ExportError,
+        ) as e:
+            fail(_esc(str(e)))
+        except KeyboardInterrupt:
+            fail("interrupted; every finished step is committed and a re-run resumes", 130)
 
 
 def _when(ms: int | None) -> str:

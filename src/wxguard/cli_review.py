@@ -13,7 +13,19 @@ import typer
 
 from .archive import Archive, ArchiveError, resolve_data_dir
 from .audit import current_actor
-from .cli import DataOpt, FormatOpt, OutputFormat, _esc, _print_json, _table, app, err, fail, out
+from .cli import (
+    DataOpt,
+    FormatOpt,
+    OutputFormat,
+    _esc,
+    _print_json,
+    _table,
+    app,
+    err,
+    errors,
+    fail,
+    out,
+)
 from .crypto import KeyProblem
 from .review import accounts, sampling
 from .review.roles import ROLES
@@ -27,17 +39,18 @@ app.add_typer(sampling_app, name="sampling")
 
 @contextmanager
 def _errors() -> Iterator[None]:
-    try:
-        yield
-    except (
-        ArchiveError,
-        KeyProblem,
-        SettingsError,
-        accounts.AccountError,
-        sampling.SamplingError,
-        ValueError,
-    ) as e:
-        fail(_esc(str(e)))
+    with errors():  # and the disk's failures
+        try:
+            yield
+        except (
+            ArchiveError,
+            KeyProblem,
+            SettingsError,
+            accounts.AccountError,
+            sampling.SamplingError,
+            ValueError,
+        ) as e:
+            fail(_esc(str(e)))
 
 
 def _is_loopback(host: str) -> bool:
