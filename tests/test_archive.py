@@ -365,6 +365,17 @@ def test_folders_offer_compressed_json(tmp_path: Path) -> None:
     ]  # fmt: skip
 
 
+def test_folders_are_walked_once_whatever_links_they_hold(tmp_path: Path) -> None:
+    (tmp_path / "exports" / "may").mkdir(parents=True)
+    f = tmp_path / "exports" / "may" / "pull.jsonl"
+    f.write_bytes(BAD_LINES[0] + b"\n")
+    (tmp_path / "exports" / "may" / "up").symlink_to("..")  # a loop
+    (tmp_path / "exports" / "latest.jsonl").symlink_to("may/pull.jsonl")
+    (tmp_path / "exports" / "again").symlink_to("may")
+    jobs = plan([tmp_path / "exports", f, tmp_path / "exports" / "latest.jsonl"])
+    assert [(j.kind, Path(j.path).resolve()) for j in jobs] == [("file", f.resolve())]
+
+
 def test_recall_marks_without_altering(archive: Archive, demo: Path) -> None:
     load(archive, demo)
     n = archive.conn.execute("SELECT count(*) FROM recalls").fetchone()[0]

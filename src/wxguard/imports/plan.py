@@ -69,7 +69,15 @@ def _file_job(p: Path, fmt: str) -> Job | None:
     return None  # an unrelated file inside a walked folder
 
 
-def _walk(d: Path, fmt: str, out: list[Job]) -> None:
+def _walk(d: Path, fmt: str, out: list[Job], seen: set[tuple[int, int]]) -> None:
+    try:
+        st = d.stat()
+    except OSError as e:
+        out.append(Job(d, "error", error=f"{d}: cannot list: {e.strerror or e}"))
+        return
+    if (st.st_dev, st.st_ino) in seen:
+        return  # reached again through a symbolic link (a loop, or two links to one folder)
+    seen.add((st.st_dev, st.st_ino))
     layout = detect_dir(d) if fmt == "auto" else None
     if layout:
         out.append(Job(d, "wechat", layout))
@@ -82,7 +90,7 @@ def _walk(d: Path, fmt: str, out: list[Job]) -> None:
     for c in children:
         if c.is_dir():
             if c.name not in _SKIP_DIRS:
-                _walk(c, fmt, out)
+                _walk(c, fmt, out, seen)
         elif c.is_file() and (c.suffix.lower() in _WECHAT_SUFFIXES or _json_suffix(c)):
             job = _file_job(c, fmt)
             if job is not None:
@@ -104,6 +112,7 @@ def order(job: Job) -> int:
 
 def plan(paths: list[Path], fmt: str = "auto") -> list[Job]:
     jobs: list[Job] = []
+    seen: set[tuple[int, int]] = set()  # folders walked
     for p in paths:
         s = str(p)
         if s.startswith(("http://", "https://")) or s.startswith(("http:/", "https:/")):
@@ -114,7 +123,7 @@ def plan(paths: list[Path], fmt: str = "auto") -> list[Job]:
                 jobs.append(Job(p, "wechat", fmt))
             else:
                 before = len(jobs)
-                _walk(p, fmt, jobs)
+                _walk(p, fmt, jobs, seen)
                 if len(jobs) == before:
                     jobs.append(Job(p, "error", error=f"{p}: no importable files found"))
         elif p.is_file():
@@ -122,4 +131,22 @@ def plan(paths: list[Path], fmt: str = "auto") -> list[Job]:
             jobs.append(job if job is not None else Job(p, "file", fmt))
         else:
             jobs.append(Job(p, "error", error=f"{p}: not a file (no such file or folder)"))
-    return sorted(jobs, key=order)  # stable: the given order within each group
+    return sorted(_once(jobs), key=order)  # stable: the given order within each group
+
+
+def _once(jobs: list[Job]) -> list[Job]:
+    """Each file or folder once, however many paths lead to it (``a.jsonl`` given twice,
+    a link to it in a walked folder)."""
+    out, seen = [], set()
+    for job in jobs:
+        key: object = job.path
+        if isinstance(job.path, Path):
+            try:
+                st = job.path.stat()
+                key = (st.st_dev, st.st_ino)
+            except OSError:
+                pass
+        if key not in seen:
+            seen.add(key)
+            out.append(job)
+    return out
