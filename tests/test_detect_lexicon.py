@@ -9,10 +9,13 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cli
+from wxguard.archive import Archive
 from wxguard.detect.api import DetectConfig
 from wxguard.detect.engine import Engine
 from wxguard.detect.lexicon import LexiconDetector
 from wxguard.detect.lexiconfile import LexiconError, load_lexicon
+from wxguard.detect.registry import DetectorRegistry
+from wxguard.review.config_edit import EditError, lexicon_list, save_lexicon
 
 
 def write(tmp_path: Path, body: str, name: str = "lex.toml") -> Path:
@@ -126,9 +129,34 @@ def test_bad_encoding_is_named(tmp_path: Path) -> None:
 
 def test_duplicate_lexicon_ids_are_refused(tmp_path: Path) -> None:
     write(tmp_path, BASIC, "a.toml")
-    write(tmp_path, BASIC, "b.toml")
-    with pytest.raises(LexiconError, match="also used by"):
-        LexiconDetector(DetectConfig(lexicon_paths=[tmp_path], builtin_lexicons=False))
+    write(tmp_path, BASIC.replace("Lynx", "Puma"), "b.toml")
+    det = LexiconDetector(DetectConfig(lexicon_paths=[tmp_path], builtin_lexicons=False))
+    assert [x.source for x in det.lexicons] == [str(tmp_path / "a.toml")]
+    (problem,) = det.load_problems
+    assert "b.toml: id 'codes' is also used by" in problem and "skipped" in problem
+    assert hits(det, "Lynx and Puma") == [("PROJECT_CODENAME", "Lynx")]
+
+
+def test_a_bad_lexicon_file_leaves_the_others_in_force(tmp_path: Path) -> None:
+    write(tmp_path, BASIC, "codes.toml")
+    write(tmp_path, 'id = "x"\nentity = "EE"\npatterns = ["(oops"]\n', "typo.toml")
+    missing = tmp_path / "gone"
+    cfg = DetectConfig(lexicon_paths=[tmp_path, missing])
+    reg = DetectorRegistry.load(cfg, only=["lexicon"])
+    (det,) = reg.detectors
+    text = "北极星项目的报价是机密，别外传"
+    assert set(hits(det, text)) == {
+        ("PROJECT_CODENAME", "北极星项目"), ("CONFIDENTIAL_MARKER", "机密"),
+    }  # fmt: skip
+    assert [(p.detector, p.partial, p.label) for p in reg.problems] == [
+        ("lexicon", True, "partly loaded"), ("lexicon", True, "partly loaded"),
+    ]  # fmt: skip
+    reasons = " | ".join(p.reason for p in reg.problems)
+    assert "gone: lexicon file or directory does not exist" in reasons
+    assert "typo.toml: patterns[0]" in reasons and "skipped" in reasons
+    # Mending the file changes the version: the next scan looks at every message again.
+    write(tmp_path, 'id = "x"\nentity = "EE"\npatterns = ["oops"]\n', "typo.toml")
+    assert LexiconDetector(cfg).version != det.version
 
 
 def test_lexicon_check_command(tmp_path: Path) -> None:
@@ -175,3 +203,21 @@ def test_a_rule_needs_both_sides_in_the_same_message(tmp_path: Path) -> None:
     assert [f.message_id for f in e.scan([("1", "有内幕"), ("2", "内幕，买入吧")]).findings] == [
         "2"
     ]
+
+
+def test_the_review_editor_refuses_a_lexicon_the_scanner_would_skip(archive: Archive) -> None:
+    saved = save_lexicon(archive, "codes", BASIC, "admin")
+    assert saved == {"file": "codes", "id": "codes", "terms": 3}
+    (archive.data_dir / "lexicons" / "broken.toml").write_text("not toml [", encoding="utf-8")
+    with pytest.raises(EditError, match=r"id 'codes' is already used by .*codes\.toml"):
+        save_lexicon(archive, "codes-copy", BASIC.replace("Lynx", "Puma"), "admin")
+    with pytest.raises(EditError, match=r"already used by .*lexicons/confidential\.toml"):
+        save_lexicon(archive, "mine", 'id = "confidential-markers"\nentity = "XX"\nterms = ["a"]\n',
+                     "admin")  # fmt: skip
+    with pytest.raises(EditError, match=r"lexicons/bad\.toml: invalid TOML"):
+        save_lexicon(archive, "bad", 'id = "x"\nentity = "EE"\nterms = ["a"\n', "admin")
+    assert sorted(p.name for p in (archive.data_dir / "lexicons").iterdir()) == [
+        "broken.toml", "codes.toml",
+    ]  # fmt: skip
+    rows = {r["id"]: r for r in lexicon_list(archive.data_dir)}
+    assert rows["codes"]["terms"] == 3 and "invalid TOML" in rows["broken"]["error"]

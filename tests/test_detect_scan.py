@@ -171,8 +171,13 @@ def test_detectors_command_lists_builtins_and_bad_lexicons_fail_clearly(tmp_path
     p = run_cli("detectors", "--lexicon", bad, "--format", "json", data=tmp_path / "none")
     problems = json.loads(p.stdout)["problems"]
     assert problems[0]["detector"] == "lexicon" and "bad.toml: patterns[0]" in problems[0]["reason"]
-    # the other detectors still load
-    assert len(json.loads(p.stdout)["detectors"]) == 24
+    assert problems[0]["partial"]  # the built-in lexicons are still in force
+    # the other detectors still load, the lexicon detector too
+    assert len(json.loads(p.stdout)["detectors"]) == 25
+    assert (
+        "partly loaded: lexicon"
+        in run_cli("detectors", "--lexicon", bad, data=tmp_path / "none").stderr
+    )
 
 
 def test_cheap_only_skips_expensive_detectors_and_keeps_their_state(

@@ -112,8 +112,8 @@ def detectors(
         ["id", "version", "entities", "cost", "source"],
         [[r["id"], r["version"], ", ".join(r["entities"]), r["cost"], r["source"]] for r in rows],
     )
-    for p in problems:
-        _warn("[yellow]not loaded:[/]", f"{p['detector']} ({p['source']}): {p['reason']}")
+    for pr in reg.problems:
+        _warn(f"[yellow]{pr.label}:[/]", f"{pr.detector} ({pr.source}): {pr.reason}")
 
 
 def _registry(cfg: DetectConfig, only: list[str] | None, cheap_only: bool) -> DetectorRegistry:
@@ -224,7 +224,7 @@ def scan(
     for f in summary.faults:
         _warn("[red]detector failed:[/]", f"{f.detector}: {f.reason}")
     for p in summary.problems:
-        _warn("[yellow]not loaded:[/]", f"{p.detector}: {p.reason}")
+        _warn(f"[yellow]{p.label}:[/]", f"{p.detector}: {p.reason}")
     if policy_part is not None:
         _print_policy_part(policy_part)
 
@@ -294,7 +294,7 @@ def _scan_adhoc(
         reg = _registry(cfg, only, cheap_only)
 
     for p in reg.problems:
-        _warn("[yellow]not loaded:[/]", f"{p.detector}: {p.reason}")
+        _warn(f"[yellow]{p.label}:[/]", f"{p.detector}: {p.reason}")
     engine = Engine(reg.detectors, fingerprint)
     bad: list[int] = []  # line numbers skipped
     stopped: list[str] = []  # where a damaged input file ended

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from .archive import Archive, resolve_data_dir
-from .cli import DataOpt, FormatOpt, OutputFormat, _esc, _print_json, _table, app, fail, out
+from .cli import DataOpt, FormatOpt, OutputFormat, _esc, _print_json, _table, app, err, fail, out
 from .cli_detect import _detect_errors
 from .detect.docprint import build_print, load_prints, prints_dir, save_print
 from .detect.exactdata import build_index, edm_dir, load_indexes, save_index
@@ -175,12 +175,21 @@ def lexicon_list(data: DataOpt = None, output: FormatOpt = OutputFormat.text) ->
     with _detect_errors():
         mine = [d / "lexicons"] if (d / "lexicons").is_dir() else []
         files = builtin_lexicon_files() + lexicon_files(mine)
-        rows = [
-            {"id": x.id, "entity": x.entity, "terms": len(x.terms), "source": x.source}
-            for x in (load_lexicon(f) for f in files)
-        ]
+    rows: list[dict[str, object]] = []
+    for f in files:
+        try:
+            x = load_lexicon(f)
+            rows.append({"id": x.id, "entity": x.entity, "terms": len(x.terms),
+                         "source": x.source})  # fmt: skip
+        except LexiconError as e:  # the scanner skips it too (see the lexicon detector)
+            rows.append({"id": None, "entity": None, "terms": 0, "source": str(f),
+                         "problem": str(e)})  # fmt: skip
     if output == OutputFormat.json:
         _print_json(rows)
         return
     _table("lexicons", ["id", "entity", "terms", "source"],
-           [[r["id"], r["entity"], f"{r['terms']:,}", r["source"]] for r in rows])  # fmt: skip
+           [[str(r["id"] or "—"), str(r["entity"] or "—"), f"{r['terms']:,}", str(r["source"])]
+            for r in rows])  # fmt: skip
+    for r in rows:
+        if "problem" in r:
+            err.print(f"[yellow]skipped:[/] {_esc(str(r['problem']))}", highlight=False)

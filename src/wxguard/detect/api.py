@@ -219,6 +219,9 @@ class Detector:
 
     def __init__(self, config: DetectConfig) -> None:
         self.config = config
+        # Parts that could not be loaded while the rest works (a bad lexicon file among
+        # good ones): reported with the registry's problems, marked partial.
+        self.load_problems: list[str] = []
 
     @property
     def active(self) -> bool:

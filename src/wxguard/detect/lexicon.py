@@ -43,13 +43,28 @@ class LexiconDetector(Detector):
     def __init__(self, config: DetectConfig) -> None:
         super().__init__(config)
         files = builtin_lexicon_files() if config.builtin_lexicons else []
-        files += lexicon_files(config.lexicon_paths)
-        self.lexicons = [load_lexicon(f) for f in files]
+        for path in config.lexicon_paths:
+            try:
+                files += lexicon_files([path])
+            except LexiconError as e:
+                self.load_problems.append(f"{e} — the other lexicons are in use")
+        # A bad file is left out and reported; the other lexicons stay in force (one typo
+        # in a codename list must not switch off insider-trading terms). Leaving it out
+        # changes the version, so the fixed file makes the next scan look again.
+        self.lexicons = []
         seen: dict[str, str] = {}
-        for lex in self.lexicons:
-            if lex.id in seen:
-                raise LexiconError(f"{lex.source}: id {lex.id!r} is also used by {seen[lex.id]}")
+        for f in files:
+            try:
+                lex = load_lexicon(f)
+                if lex.id in seen:
+                    raise LexiconError(
+                        f"{lex.source}: id {lex.id!r} is also used by {seen[lex.id]}"
+                    )
+            except LexiconError as e:
+                self.load_problems.append(f"{e} — this file is skipped, the others are in use")
+                continue
             seen[lex.id] = lex.source
+            self.lexicons.append(lex)
         digest = hashlib.sha256("".join(x.digest for x in self.lexicons).encode()).hexdigest()
         self.version = f"1+{digest[:10]}"  # type: ignore[misc]
         kinds = {x.entity for x in self.lexicons}

@@ -27,6 +27,11 @@ class LoadProblem:
     detector: str
     source: str
     reason: str
+    partial: bool = False  # the detector runs without the part named in ``reason``
+
+    @property
+    def label(self) -> str:
+        return "partly loaded" if self.partial else "not loaded"
 
 
 @dataclass
@@ -88,4 +93,5 @@ class DetectorRegistry:
             return None
         self.detectors.append(det)
         self.sources[did] = source
+        self.problems += (LoadProblem(did, source, w, partial=True) for w in det.load_problems)
         return det

@@ -169,6 +169,15 @@ def save_lexicon(archive: Archive, name: str, text: str, actor: str) -> dict[str
         raise EditError(str(e).replace(str(probe), str(path))) from None
     finally:
         probe.unlink(missing_ok=True)
+    for other in builtin_lexicon_files() + lexicon_files([path.parent]):
+        if other == path:
+            continue
+        try:
+            taken = load_lexicon(other).id == lex.id
+        except LexiconError:
+            continue  # reported where it is loaded; it cannot clash
+        if taken:  # the scanner would leave one of the two out
+            raise EditError(f"lexicon id {lex.id!r} is already used by {other}; choose another")
     before = path.read_text("utf-8") if path.exists() else ""
     with archive.transaction():
         _write_atomic(path, text)
