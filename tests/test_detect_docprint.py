@@ -13,7 +13,7 @@ import pytest
 from conftest import load, run_cli
 from wxguard.archive import Archive
 from wxguard.detect.api import DetectConfig, DetectorError
-from wxguard.detect.docprint import DocumentFingerprint, build_print, save_print
+from wxguard.detect.docprint import DocumentFingerprint, build_print, prints_dir, save_print
 from wxguard.detect.doctext import read_document
 from wxguard.detect.engine import Engine
 
@@ -48,6 +48,22 @@ def test_pasted_excerpt_is_found_and_spanned(registered: tuple[Path, DocumentFin
     # covering most of it
     assert text[f.start : f.end] in excerpt and f.end - f.start >= len(excerpt) // 2
     assert f.explanation.note == "excerpt of price.txt"
+
+
+def test_a_damaged_fingerprint_leaves_the_others_in_use(
+    registered: tuple[Path, DocumentFingerprint], tmp_path: Path
+) -> None:
+    (prints_dir(tmp_path) / "half-written.json").write_bytes(b'{"name": "half')
+    det = DocumentFingerprint(DetectConfig(data_dir=tmp_path, keyed_hash=_keyed))
+    (problem,) = det.load_problems
+    assert "half-written.json: not a valid document fingerprint file" in problem
+    text = "边缘控制器E10：渠道底价每台三千四百元，项目报备后可申请特价"
+    assert [f.entity for f in Engine([det], lambda v: v).scan([("m", text)]).findings] == [
+        "CONFIDENTIAL_DOCUMENT"
+    ]
+    listed = run_cli("fingerprint", "list", "--format", "json", data=tmp_path)
+    assert [r["name"] for r in json.loads(listed.stdout)] == ["price-list"]
+    assert "skipped:" in listed.stderr and "half-written.json" in listed.stderr
 
 
 def test_reformatted_excerpt_still_matches(registered: tuple[Path, DocumentFingerprint]) -> None:

@@ -13,7 +13,14 @@ from wxguard.archive import Archive
 from wxguard.demo.plants import mobile, resident_id
 from wxguard.detect.api import DetectConfig, DetectorError
 from wxguard.detect.engine import Engine
-from wxguard.detect.exactdata import ExactDataMatch, build_index, save_index
+from wxguard.detect.exactdata import (
+    ExactDataMatch,
+    build_index,
+    edm_dir,
+    load_indexes,
+    save_index,
+)
+from wxguard.detect.registry import DetectorRegistry
 from wxguard.detect.scan import archive_config
 
 
@@ -107,13 +114,25 @@ def test_edm_cli_end_to_end(archive: Archive, data_dir: Path, tmp_path: Path) ->
 
 
 def test_a_table_made_under_another_key_is_refused(tmp_path: Path) -> None:
-    save_index(tmp_path, build_index("customers", _csv(_customers(5)), "c.csv", _keyed))
-
     def other(data: bytes) -> bytes:
         return _keyed(b"other" + data)
 
-    with pytest.raises(DetectorError, match="another archive's key"):
-        ExactDataMatch(DetectConfig(data_dir=tmp_path, keyed_hash=other))
+    rows = _customers(5)
+    save_index(tmp_path, build_index("customers", _csv(rows), "c.csv", _keyed))
+    save_index(tmp_path, build_index("restored", _csv(_customers(5, seed=9)), "r.csv", other))
+    (edm_dir(tmp_path) / "torn.json").write_bytes(b'{"name": "torn", "rec')
+    reg = DetectorRegistry()
+    det = reg.add(ExactDataMatch, DetectConfig(data_dir=tmp_path, keyed_hash=_keyed))
+    assert isinstance(det, ExactDataMatch) and [x.name for x in det.indexes] == ["customers"]
+    assert [(p.detector, p.partial) for p in reg.problems] == [("edm.customer", True)] * 2
+    reasons = " | ".join(p.reason for p in reg.problems)
+    assert "restored.json: made with another archive's key" in reasons
+    assert "torn.json: not a valid exact-data index file" in reasons
+    # The tables that load keep matching.
+    found = Engine([det], lambda v: v).scan([("m", f"{rows[0][0]} {rows[0][1]}")]).findings
+    assert [f.entity for f in found] == ["CUSTOMER_RECORD"]
+    with pytest.raises(DetectorError, match="another archive's key"):  # asked for alone
+        load_indexes(edm_dir(tmp_path), _keyed)
 
 
 def test_remove_refuses_names_outside_the_folder(archive: Archive, data_dir: Path) -> None:

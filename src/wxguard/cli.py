@@ -161,7 +161,7 @@ def init(
         out.print(f"Checkpoint signing key fingerprint: {_fpr(a)}")
         exposed = exposure(d)
         if exposed:
-            err.print(f"[yellow]warning:[/] {_esc(exposed)}", highlight=False)
+            err.print(f"[yellow]warning:[/] {_esc(exposed)}", highlight=False, soft_wrap=True)
         if not ref.startswith("$env:"):
             out.print(
                 "[yellow]Back up the key file separately from the data: "
@@ -363,7 +363,7 @@ def _print_ingest(r: dict[str, Any]) -> None:
     many = len(r["files"]) > 1
     for f in r["files"]:
         for w in f.get("warnings", ()):
-            err.print(f"[yellow]warning:[/] {_esc(w)}", highlight=False)
+            err.print(f"[yellow]warning:[/] {_esc(w)}", highlight=False, soft_wrap=True)
         if "error" in f:
             err.print(f"[red]✗[/] {_esc(f['error'])}", highlight=False)
         elif many:

@@ -54,8 +54,11 @@ def edm_add(
 def edm_list(data: DataOpt = None, output: FormatOpt = OutputFormat.text) -> None:
     """List registered tables (names, record counts, matched columns)."""
     d = resolve_data_dir(data)
+    skipped: list[str] = []
     with _detect_errors():
-        tables = load_indexes(edm_dir(d), None)
+        tables = load_indexes(edm_dir(d), None, skipped)
+    for why in skipped:
+        err.print(f"[yellow]skipped:[/] {_esc(why)}", highlight=False, soft_wrap=True)
     rows: list[dict[str, Any]] = [
         {"name": x.name, "records": x.records, "created_at": x.created_at,
          "columns": [c for c, k in zip(x.columns, x.kinds, strict=True) if k != "skip"]}
@@ -114,8 +117,11 @@ def fingerprint_add(
 @fingerprint_app.command("list")
 def fingerprint_list(data: DataOpt = None, output: FormatOpt = OutputFormat.text) -> None:
     """List registered documents."""
+    skipped: list[str] = []
     with _detect_errors():
-        prints = load_prints(prints_dir(resolve_data_dir(data)), None)
+        prints = load_prints(prints_dir(resolve_data_dir(data)), None, skipped)
+    for why in skipped:
+        err.print(f"[yellow]skipped:[/] {_esc(why)}", highlight=False, soft_wrap=True)
     rows: list[dict[str, Any]] = [
         {"name": p.name, "file": p.file, "size": p.size, "md5": p.md5,
          "shingles": len(p.shingles), "created_at": p.created_at}
@@ -192,4 +198,6 @@ def lexicon_list(data: DataOpt = None, output: FormatOpt = OutputFormat.text) ->
             for r in rows])  # fmt: skip
     for r in rows:
         if "problem" in r:
-            err.print(f"[yellow]skipped:[/] {_esc(str(r['problem']))}", highlight=False)
+            err.print(
+                f"[yellow]skipped:[/] {_esc(str(r['problem']))}", highlight=False, soft_wrap=True
+            )

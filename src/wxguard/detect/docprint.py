@@ -89,8 +89,12 @@ def save_print(data_dir: Path, p: DocPrint, replace: bool = False) -> Path:
     return save_item(prints_dir(data_dir), p.name, p, "fingerprint", replace)
 
 
-def load_prints(folder: Path, keyed: KeyedHash | None) -> list[DocPrint]:
-    return load_items(folder, DocPrint, "document fingerprint", keyed, lambda x: x.key_check)
+def load_prints(
+    folder: Path, keyed: KeyedHash | None, problems: list[str] | None = None
+) -> list[DocPrint]:
+    return load_items(
+        folder, DocPrint, "document fingerprint", keyed, lambda x: x.key_check, problems
+    )
 
 
 class DocumentFingerprint(Detector):
@@ -108,7 +112,7 @@ class DocumentFingerprint(Detector):
         super().__init__(config)
         folder = prints_dir(config.data_dir) if config.data_dir else None
         keyed = config.keyed_hash
-        self.prints = load_prints(folder, keyed) if folder and keyed else []
+        self.prints = load_prints(folder, keyed, self.load_problems) if folder and keyed else []
         self.key = shingle_key(keyed) if keyed else b""
         self.by_md5 = {p.md5: p for p in self.prints}
         self.by_shingle: dict[str, list[int]] = {}

@@ -122,8 +122,10 @@ def save_index(data_dir: Path, idx: EdmIndex, replace: bool = False) -> Path:
     return save_item(edm_dir(data_dir), idx.name, idx, "table", replace)
 
 
-def load_indexes(folder: Path, keyed: KeyedHash | None) -> list[EdmIndex]:
-    return load_items(folder, EdmIndex, "exact-data index", keyed, lambda x: x.key_check)
+def load_indexes(
+    folder: Path, keyed: KeyedHash | None, problems: list[str] | None = None
+) -> list[EdmIndex]:
+    return load_items(folder, EdmIndex, "exact-data index", keyed, lambda x: x.key_check, problems)
 
 
 def _number_candidates(m: re.Match[str]) -> list[tuple[int, int, str]]:
@@ -159,7 +161,9 @@ class ExactDataMatch(Detector):
         super().__init__(config)
         self.keyed = config.keyed_hash
         folder = edm_dir(config.data_dir) if config.data_dir else None
-        self.indexes = load_indexes(folder, self.keyed) if folder and self.keyed else []
+        self.indexes = (
+            load_indexes(folder, self.keyed, self.load_problems) if folder and self.keyed else []
+        )
         self.version = registered_version("1", self.indexes)  # type: ignore[misc]
 
     @property

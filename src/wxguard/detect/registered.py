@@ -70,16 +70,24 @@ def remove_item(folder: Path, name: str, what: str) -> None:
 
 
 def load_items(
-    folder: Path, kind: type[T], what: str, keyed: KeyedHash | None, check: Callable[[T], str]
-) -> list[T]:
-    """Every item in ``folder``; a damaged one, or one made under another key, is an error."""
+    folder: Path, kind: type[T], what: str, keyed: KeyedHash | None, check: Callable[[T], str],
+    problems: list[str] | None = None,
+) -> list[T]:  # fmt: skip
+    """Every item in ``folder``. A damaged one, or one made under another key, is an error;
+    with ``problems`` it is named there and left out instead, so the others stay in use."""
     out = []
     for p in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         try:
-            item = msgspec.json.decode(p.read_bytes(), type=kind)
-        except (OSError, msgspec.DecodeError, msgspec.ValidationError) as e:
-            raise DetectorError(f"{p}: not a {what}: {e}") from None
-        if keyed is not None and check(item) != key_check(keyed):
-            raise DetectorError(f"{p}: made with another archive's key; register it again")
+            try:
+                item = msgspec.json.decode(p.read_bytes(), type=kind)
+            except (OSError, msgspec.DecodeError, msgspec.ValidationError) as e:
+                raise DetectorError(f"{p}: not a valid {what} file: {e}") from None
+            if keyed is not None and check(item) != key_check(keyed):
+                raise DetectorError(f"{p}: made with another archive's key; register it again")
+        except DetectorError as e:
+            if problems is None:
+                raise
+            problems.append(f"{e} — it is skipped, the others are in use")
+            continue
         out.append(item)
     return out
