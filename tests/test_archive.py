@@ -242,7 +242,7 @@ def test_unknown_format_is_a_clear_file_error(archive: Archive, tmp_path: Path) 
     f.write_text("hello there\n")
     with pytest.raises(IngestError, match="cannot detect the format"):
         ingest_file(archive, Sealer(archive), f)
-    f.write_bytes(b"\xff\xfe\n" * 30 + BAD_LINES[0])  # the record is past the lines tried
+    f.write_bytes(b"\xff\xfd\n" * 30 + BAD_LINES[0])  # the record is past the lines tried
     with pytest.raises(IngestError, match=r"first 20 .*line 1: not valid UTF-8"):
         ingest_file(archive, Sealer(archive), f)
     f.write_text('\n\nnot json\n{"some":"object"}\n')
@@ -343,6 +343,33 @@ def test_a_cut_compressed_file_keeps_what_came_before(
     assert _count(archive, "messages") == DEMO_MESSAGES
     archive.seal_checkpoint()
     assert verify(archive).ok
+
+
+def test_utf16_input_is_read_as_utf8(archive: Archive, demo: Path, tmp_path: Path) -> None:
+    # As PowerShell's `>` writes it (little-endian with a byte-order mark), or big-endian
+    # and compressed; positions count the UTF-8 it is read as.
+    text = demo.read_text("utf-8")
+    le = tmp_path / "le.jsonl"
+    le.write_bytes(text.encode("utf-16"))
+    be = tmp_path / "be.jsonl.gz"
+    be.write_bytes(gzip.compress(b"\xfe\xff" + text.encode("utf-16-be")))
+    s = Sealer(archive)
+    r = ingest_file(archive, s, le)
+    assert (r.format, r.counts.imported, r.counts.quarantined) == ("wecom", DEMO_MESSAGES, 0)
+    assert ingest_file(archive, s, le).resumed_at == demo.stat().st_size
+    r = ingest_file(archive, s, be)
+    assert r.counts.imported == 0 and r.counts.duplicates == text.count("\n")
+    # An unpaired surrogate is a bad record, quarantined by line; the rest goes in.
+    odd = tmp_path / "odd.jsonl"
+    lines = [BAD_LINES[0].decode(), '{"msgid": "\ud800"}', BAD_LINES[5].decode()]
+    odd.write_bytes("\n".join(lines).encode("utf-16", "surrogatepass"))
+    r = ingest_file(archive, Sealer(archive), odd)
+    assert (r.counts.imported, r.counts.quarantined) == (2, 1)
+    gbk = tmp_path / "gbk.jsonl"
+    gbk.write_bytes(b'{"msgid":"g1","msgtype":"text","text":{"content":"' + "你好".encode("gbk")
+                    + b'"}}\n')  # fmt: skip
+    with pytest.raises(IngestError, match="iconv -f GB18030 -t UTF-8"):
+        ingest_file(archive, Sealer(archive), gbk)
 
 
 def test_damaged_compressed_input_is_a_clear_file_error(archive: Archive, tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ locator and reason) and the batch goes on. Re-running a file resumes at its curs
 from __future__ import annotations
 
 import bz2
+import codecs
 import gc
 import gzip
 import hashlib
@@ -120,9 +121,15 @@ def detect_format(path: Path, head: bytes) -> str:
             f"{path}: cannot detect the format: line {lineno} is neither a wxguard interchange "
             'line ({"v":..,"type":..}) nor a WeCom message ({"msgid":..}); use --format'
         )
+    hint = (
+        ": if it is in another encoding (GB18030, UTF-16 without a byte-order mark), convert "
+        "it to UTF-8, e.g. iconv -f GB18030 -t UTF-8"
+        if "UTF-8" in first_problem
+        else "; use --format"
+    )
     raise IngestError(
         f"{path}: cannot detect the format: none of the first {min(tried, DETECT_LINES)} "
-        f"non-empty lines is JSON ({first_problem}); use --format"
+        f"non-empty lines is JSON ({first_problem}){hint}"
     )
 
 
@@ -213,7 +220,46 @@ def open_input(path: Path) -> Iterator[tuple[io.BufferedIOBase, str | None, Call
             return size if raw.closed else raw.tell()
 
         f = raw if kind is None else _DECOMPRESS[kind](raw)
+        try:
+            bom = f.peek(2)[:2]  # type: ignore[attr-defined]
+        except READ_ERRORS:
+            bom = b""  # damaged from the start: reported where it is read
+        if bom in _UTF16_BOMS:
+            f = io.BufferedReader(_Utf16Reader(f), 1 << 16)
+            kind = f"{kind}, UTF-16" if kind else "UTF-16"
         yield f, kind, consumed
+
+
+# Windows tools (PowerShell's `>` among them) write UTF-16 with a byte-order mark.
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+class _Utf16Reader(io.RawIOBase):
+    """UTF-16 text (with its byte-order mark) as UTF-8 bytes. Unpaired surrogates pass
+    through as invalid UTF-8, so their records are quarantined like any other bad line."""
+
+    def __init__(self, src: io.BufferedIOBase) -> None:
+        self._src = src
+        self._dec = codecs.getincrementaldecoder("utf-16")("surrogatepass")
+        self._out = b""
+        self._eof = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: memoryview) -> int:  # type: ignore[override]
+        while not self._out and not self._eof:
+            data = self._src.read(1 << 16)
+            try:
+                text = self._dec.decode(data, final=not data)
+            except UnicodeDecodeError:
+                text = ""  # an odd byte at the very end: the cut line is held, not read
+            self._eof = not data
+            self._out = text.encode("utf-8", "surrogatepass")
+        n = min(len(b), len(self._out))
+        b[:n] = self._out[:n]
+        self._out = self._out[n:]
+        return n
 
 
 def _damaged(path: Path, kind: str | None, at: int, e: BaseException) -> DamagedInput:
