@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import msgspec
 import orjson
 import pytest
 
-from conftest import directory_of, load
+from conftest import directory_of, load, run_cli
 from wxguard.archive import Archive
+from wxguard.cli import run_ingest
+from wxguard.crypto import open_sealed
+from wxguard.demo import wechat as W
 from wxguard.ingest import ingest_file
 from wxguard.interchange import export_jsonl, iter_plaintexts
 from wxguard.model import Message
@@ -32,7 +36,7 @@ def _messages(a: Archive) -> dict[str, tuple[Message, bytes]]:
 def test_export_import_round_trip(archive: Archive, demo: Path, tmp_path: Path) -> None:
     load(archive, directory_of(demo), demo)
     buf = io.BytesIO()
-    n = export_jsonl(archive, buf)
+    n = export_jsonl(archive, buf).messages
     assert n == 3000
     f = tmp_path / "export.jsonl"
     f.write_bytes(buf.getvalue())
@@ -49,6 +53,42 @@ def test_export_import_round_trip(archive: Archive, demo: Path, tmp_path: Path) 
     assert _messages(other) == _messages(archive)  # canonical form and original bytes
     assert verify(other).ok
     other.close()
+
+
+def _blob_bytes(a: Archive) -> set[bytes]:
+    rows = a.conn.execute("SELECT id, key_id FROM blobs").fetchall()
+    out = set()
+    for bid, kid in rows:
+        aead = a.keys.by_id(kid)
+        assert aead is not None
+        out.add(open_sealed(aead, a.blobs.read(bid), bid.encode()))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("name", "mode"),
+    [("x.jsonl", "files"), ("x.jsonl.gz", "files"), ("x.jsonl.zst", "inline"),
+     ("x.jsonl", "none")],
+)  # fmt: skip
+def test_an_export_carries_the_attachments(tmp_path: Path, name: str, mode: str) -> None:
+    device = W.write_pc3(tmp_path / "pc", W.build(40, seed=5))
+    with Archive.create(tmp_path / "data") as a:
+        run_ingest(a, [device], "auto", "wecom")
+        stored = _blob_bytes(a)
+    assert len(stored) >= 3
+    out = tmp_path / "out" / name
+    out.parent.mkdir()
+    p = run_cli("export", "--out", out, "--attachments", mode, data=tmp_path / "data")
+    assert "Exported 40 messages" in p.stderr
+    assert (out.parent / "x.files").is_dir() == (mode == "files")
+    if mode == "inline":
+        assert not [f for f in out.parent.iterdir() if f != out]  # one self-contained file
+    run_cli("init", data=tmp_path / "copy")
+    r = json.loads(run_cli("ingest", out, "--format", "json", data=tmp_path / "copy").stdout)
+    assert (r["imported"], r["quarantined"]) == (40, 0)
+    with Archive.open(tmp_path / "copy") as b:
+        assert _blob_bytes(b) == (set() if mode == "none" else stored)
+        assert verify(b).ok
 
 
 def _line(**over: object) -> bytes:

@@ -185,6 +185,18 @@ def test_a_downloaded_file_is_the_bytes_tencent_served(env: Env, corpus: Path) -
         ).fetchall()
         got = {open_sealed(a.keys.by_id(k), a.blobs.read(i), i.encode()) for i, k in rows}  # type: ignore[arg-type]
     assert got == set(env.fx.media.values())
+    # An export carries the fetched files (the sealed messages predate them), and an
+    # archive ingesting it has the same bytes.
+    out = env.data.parent / "export" / "all.jsonl"
+    out.parent.mkdir()
+    run_cli("export", "--out", out, data=env.data)
+    copy = env.data.parent / "copy"
+    run_cli("init", data=copy)
+    run_cli("ingest", out, data=copy)
+    with Archive.open(copy) as a:
+        rows = a.conn.execute("SELECT id, key_id FROM blobs").fetchall()
+        again = {open_sealed(a.keys.by_id(k), a.blobs.read(i), i.encode()) for i, k in rows}  # type: ignore[arg-type]
+    assert again == got and len(list((out.parent / "all.files").rglob("*"))) > len(got)
 
 
 def test_a_slice_failing_mid_file_resumes_at_that_slice(env: Env, corpus: Path) -> None:

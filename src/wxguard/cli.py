@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import IO, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -449,15 +449,63 @@ def print_stats(s: dict[str, Any]) -> None:
 def export_cmd(
     out_file: Annotated[Path, typer.Option("--out", "-o", help="Interchange JSONL file to write")],
     data: DataOpt = None,
+    attachments: Annotated[
+        str,
+        typer.Option(
+            help="Attachment contents: 'files' (into OUT's name + .files/, referred to by "
+            "path), 'inline' (base64 in each line) or 'none'"
+        ),
+    ] = "files",
 ) -> None:
-    """Export the whole archive as wxguard interchange JSONL (plaintext: handle with care)."""
-    from .interchange import export_jsonl
+    """Export the whole archive as wxguard interchange JSONL (plaintext: handle with care).
+    `wxguard ingest` of the export restores messages, directory and attachments."""
+    from .interchange import ATTACHMENT_MODES, export_jsonl
 
+    if attachments not in ATTACHMENT_MODES:
+        fail(f"--attachments must be one of {', '.join(ATTACHMENT_MODES)}")
+    stem, packer = _export_target(out_file)
+    files = out_file.with_name(stem + ".files")
     with errors(), Archive.open(resolve_data_dir(data)) as a:
         fd = os.open(out_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            n = export_jsonl(a, f)
-    err.print(f"Exported {n:,} messages to {out_file}.")
+        with os.fdopen(fd, "wb") as raw, packer(raw) as f, _progress() as bar:
+            task = bar.add_task("exporting", total=a.conn.execute(
+                "SELECT count(*) FROM messages").fetchone()[0])  # fmt: skip
+            done = export_jsonl(a, f, _advance(bar, task), attachments, files, out_file.parent)
+    extra = ""
+    if done.attachments:
+        where = f" in {files}" if attachments == "files" else ""
+        extra = f" and {done.attachments:,} attachments ({done.attachment_bytes:,} bytes{where})"
+    err.print(f"Exported {done.messages:,} messages{extra} to {out_file}.")
+    if done.missing:
+        err.print(
+            f"[yellow]note:[/] {done.missing:,} attachments are not in the archive (never "
+            "fetched, or disposed under retention): their messages say what they were.",
+            highlight=False, soft_wrap=True,
+        )  # fmt: skip
+
+
+def _export_target(out: Path) -> tuple[str, Callable[[IO[bytes]], Any]]:
+    """The export's name without its extensions (for the attachments folder) and the
+    writer its name asks for: ``.gz``, ``.zst``, ``.xz`` and ``.bz2`` are compressed that
+    way (``wxguard ingest`` reads them back), anything else is written plain."""
+    import bz2
+    import gzip
+    import lzma
+
+    import zstandard
+
+    packers: dict[str, Callable[[IO[bytes]], Any]] = {
+        ".gz": lambda f: gzip.GzipFile(fileobj=f, mode="wb", compresslevel=6),
+        ".zst": lambda f: zstandard.ZstdCompressor(level=3).stream_writer(f, closefd=False),
+        ".xz": lambda f: lzma.LZMAFile(f, "wb"),  # noqa: SIM115 (entered by the caller)
+        ".bz2": lambda f: bz2.BZ2File(f, "wb"),
+    }
+    name, packer = out.name, packers.get(out.suffix.lower())
+    if packer is not None:
+        name = name[: -len(out.suffix)]
+    for ext in (".jsonl", ".json"):
+        name = name.removesuffix(ext)
+    return name, packer or nullcontext
 
 
 @app.command("quarantine")

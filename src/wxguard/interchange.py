@@ -20,6 +20,7 @@ import binascii
 import inspect
 import json
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -194,25 +195,105 @@ def iter_plaintexts(archive: Archive) -> Iterator[tuple[int, bytes | None]]:
         yield seq, open_body(archive, seq, message_id(source, msgid), kid, body)
 
 
+ATTACHMENT_MODES = ("files", "inline", "none")
+_MESSAGE = msgspec.json.Decoder(Message)
+
+
+@dataclass
+class Exported:
+    messages: int = 0
+    attachments: int = 0  # attachment contents written
+    attachment_bytes: int = 0
+    missing: int = 0  # attachments whose content is not stored (never fetched, or disposed)
+
+
 def export_jsonl(
-    archive: Archive, out: IO[bytes], progress: Callable[[int], None] | None = None
-) -> int:
-    """Write the whole archive as interchange JSONL; returns the number of messages."""
+    archive: Archive,
+    out: IO[bytes],
+    progress: Callable[[int], None] | None = None,
+    attachments: str = "none",
+    files: Path | None = None,
+    base: Path | None = None,
+) -> Exported:
+    """Write the whole archive as interchange JSONL.
+
+    ``attachments``: ``none`` writes messages only; ``inline`` adds each stored
+    attachment's bytes to its message line (``content[].b64``); ``files`` writes them into
+    the folder ``files`` once each (named by blob id) and refers to them by a path
+    relative to ``base``, the folder of the JSONL file — so ``wxguard ingest`` of the
+    export brings them back."""
+    if attachments not in ATTACHMENT_MODES:
+        raise ValueError(f"attachments must be one of {', '.join(ATTACHMENT_MODES)}")
+    if attachments == "files" and (files is None or base is None):
+        raise ValueError("attachments='files' needs the files folder and the JSONL's folder")
+    done = Exported()
     for typ, body in iter_directory(archive):
         out.write(b'{"v":1,"type":"' + typ.encode() + b'","' + typ.encode() + b'":' + body + b"}\n")
-    n = 0
-    for _seq, pt in iter_plaintexts(archive):
+    written: set[str] = set()
+    for seq, pt in iter_plaintexts(archive):
         if pt is None:
             continue
         _salt, canonical, raw = split_plaintext(pt)
         line = b'{"v":1,"type":"message","message":' + canonical
         if raw:
             line += b',"raw_b64":"' + base64.b64encode(raw) + b'"'
+        if attachments != "none" and (b'"blob_id"' in canonical or b'"sdkfileid"' in canonical):
+            content = _content(archive, seq, _MESSAGE.decode(canonical), attachments, done,
+                               files, base, written)  # fmt: skip
+            if content:
+                line += b',"content":' + orjson.dumps(content)
         out.write(line + b"}\n")
-        n += 1
-        if progress and n % 10_000 == 0:
-            progress(n)
-    return n
+        done.messages += 1
+        if progress and done.messages % 10_000 == 0:
+            progress(done.messages)
+    return done
+
+
+def _content(
+    archive: Archive, seq: int, m: Message, mode: str, done: Exported,
+    files: Path | None, base: Path | None, written: set[str],
+) -> list[dict[str, Any]]:  # fmt: skip
+    """The ``content`` entries of one message: its stored attachments' bytes or paths.
+    Media the WeCom capture fetched after the message was sealed is found through the
+    media queue, as the review app and eDiscovery packages find it."""
+    from .capture.media import file_fp
+
+    out: list[dict[str, Any]] = []
+    conn = archive.conn
+    for i, att in enumerate(attachments_of(m.payload)):
+        bid = att.blob_id
+        if not bid and att.sdkfileid:
+            row = conn.execute(
+                "SELECT blob_id FROM media_queue WHERE msg_seq = ? AND file_fp = ? "
+                "AND state = 'done'",
+                (seq, file_fp(archive, att.sdkfileid)),
+            ).fetchone()
+            bid = row[0] if row else ""
+        if not bid:
+            if mode != "none":
+                done.missing += 1
+            continue
+        row = conn.execute("SELECT key_id, size FROM blobs WHERE id = ?", (bid,)).fetchone()
+        aead = archive.keys.by_id(int(row[0])) if row else None
+        if aead is None:  # disposed under retention
+            done.missing += 1
+            continue
+        if mode == "files":
+            assert files is not None and base is not None
+            dest = files / bid[:2] / bid
+            if bid not in written and not dest.exists():
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                tmp = dest.with_name(dest.name + ".tmp")
+                tmp.write_bytes(open_sealed(aead, archive.blobs.read(bid), bid.encode()))
+                tmp.replace(dest)
+            written.add(bid)
+            out.append({"attachment": i, "path": dest.relative_to(base).as_posix()})
+        else:
+            data = open_sealed(aead, archive.blobs.read(bid), bid.encode())
+            out.append({"attachment": i, "b64": base64.b64encode(data).decode()})
+        done.attachments += 1
+        done.attachment_bytes += int(row[1])
+    return out
 
 
 def json_schema() -> dict[str, Any]:
