@@ -223,3 +223,19 @@ def test_storage_problems_are_told_apart() -> None:
     assert bad and "damaged" in bad and "backup" in bad
     assert storage_problem(OSError(errno.ENOENT, "No such file")) is None
     assert storage_problem(ValueError("x")) is None
+
+
+def test_a_scheduled_folder_ingest_lists_only_files_with_news(tmp_path: Path, demo: Path) -> None:
+    lines = demo.read_bytes().splitlines(keepends=True)
+    folder = tmp_path / "pulls"
+    folder.mkdir()
+    for day in range(3):
+        (folder / f"day{day}.jsonl").write_bytes(b"".join(lines[day * 100 : day * 100 + 100]))
+    data = tmp_path / "data"
+    run_cli("init", data=data)
+    first = run_cli("ingest", folder, data=data).stdout
+    assert all(f"day{d}.jsonl: 100 imported" in first for d in range(3))
+    (folder / "day3.jsonl").write_bytes(b"".join(lines[300:400]))
+    again = run_cli("ingest", folder, data=data).stdout
+    assert "day3.jsonl: 100 imported" in again and "day0" not in again
+    assert "3 more files had nothing new" in again

@@ -361,17 +361,23 @@ def ingest(
 
 def _print_ingest(r: dict[str, Any]) -> None:
     many = len(r["files"]) > 1
+    unchanged = 0
     for f in r["files"]:
         for w in f.get("warnings", ()):
             err.print(f"[yellow]warning:[/] {_esc(w)}", highlight=False, soft_wrap=True)
         if "error" in f:
-            err.print(f"[red]✗[/] {_esc(f['error'])}", highlight=False)
+            err.print(f"[red]✗[/] {_esc(f['error'])}", highlight=False, soft_wrap=True)
+        elif many and not (f["imported"] or f["duplicates"] or f["quarantined"]):
+            unchanged += 1  # a folder ingested on a schedule: most files have nothing new
         elif many:
             out.print(
                 f"  {_esc(f['format'])} {_esc(f['path'])}: {f['imported']:,} imported, "
                 f"{f['duplicates']:,} duplicates, {f['quarantined']:,} quarantined",
                 highlight=False,
+                soft_wrap=True,  # one line per file, whatever the path's length (logs, grep)
             )
+    if unchanged:
+        out.print(f"  {unchanged:,} more files had nothing new", highlight=False)
     rate = r["imported"] / r["seconds"] if r["seconds"] else 0
     out.print(
         f"Imported [bold]{r['imported']:,}[/] messages, skipped {r['duplicates']:,} duplicates, "
