@@ -401,6 +401,9 @@ def test_folders_are_walked_once_whatever_links_they_hold(tmp_path: Path) -> Non
     (tmp_path / "exports" / "again").symlink_to("may")
     jobs = plan([tmp_path / "exports", f, tmp_path / "exports" / "latest.jsonl"])
     assert [(j.kind, Path(j.path).resolve()) for j in jobs] == [("file", f.resolve())]
+    # A folder named twice, or inside one already named, is no error: it was read.
+    again = plan([tmp_path / "exports", tmp_path / "exports" / "may", tmp_path / "exports"])
+    assert [(j.kind, Path(j.path).resolve()) for j in again] == [("file", f.resolve())]
 
 
 def test_recall_marks_without_altering(archive: Archive, demo: Path) -> None:

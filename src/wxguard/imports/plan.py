@@ -121,7 +121,7 @@ def plan(paths: list[Path], fmt: str = "auto") -> list[Job]:
         elif p.is_dir():
             if fmt in FORMATS:
                 jobs.append(Job(p, "wechat", fmt))
-            else:
+            elif _key(p) not in seen:  # else walked already (given twice, or inside another)
                 before = len(jobs)
                 _walk(p, fmt, jobs, seen)
                 if len(jobs) == before:
@@ -134,18 +134,20 @@ def plan(paths: list[Path], fmt: str = "auto") -> list[Job]:
     return sorted(_once(jobs), key=order)  # stable: the given order within each group
 
 
+def _key(p: Path) -> tuple[int, int] | None:
+    try:
+        st = p.stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 def _once(jobs: list[Job]) -> list[Job]:
     """Each file or folder once, however many paths lead to it (``a.jsonl`` given twice,
     a link to it in a walked folder)."""
     out, seen = [], set()
     for job in jobs:
-        key: object = job.path
-        if isinstance(job.path, Path):
-            try:
-                st = job.path.stat()
-                key = (st.st_dev, st.st_ino)
-            except OSError:
-                pass
+        key: object = (_key(job.path) if isinstance(job.path, Path) else None) or job.path
         if key not in seen:
             seen.add(key)
             out.append(job)
