@@ -78,6 +78,9 @@ def test_clear_errors(tmp_path: Path) -> None:
     assert again.returncode == 1 and "refusing to overwrite" in again.stderr
     missing = run_cli("ingest", tmp_path / "nope.jsonl", data=data, check=False)
     assert missing.returncode == 2 and "not a file" in missing.stderr
+    nowhere = run_cli("export", "--out", tmp_path / "no" / "x.jsonl", data=data, check=False)
+    assert nowhere.returncode == 1 and "x.jsonl: No such file or directory" in nowhere.stderr
+    assert "Traceback" not in nowhere.stderr
     (data / "keys" / "kek.key").chmod(0o644)
     perm = run_cli("stats", data=data, check=False)
     assert perm.returncode == 1 and "chmod 600" in perm.stderr

@@ -78,6 +78,8 @@ def errors() -> Iterator[None]:
         raise  # a defect in wxguard: keep the traceback for the report
     except (sqlite3.DatabaseError, OSError) as e:
         problem = storage_problem(e)
+        if problem is None and isinstance(e, OSError) and e.filename:
+            problem = f"{e.filename}: {e.strerror or e}"  # e.g. an --out path in no folder
         if problem is None:
             raise
         fail(_esc(problem))

@@ -103,9 +103,10 @@ def proof(
     if out_file is None:
         sys.stdout.write(text)
     else:
-        fd = os.open(out_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with errors():
+            fd = os.open(out_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
         err.print(
             f"Proof for {doc['message_id']} written to {out_file} (contains the message's content)."
         )
