@@ -416,9 +416,13 @@ def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
 
 
 def print_stats(s: dict[str, Any]) -> None:
+    span = (
+        f"from {s['first_message_at']} to {s['last_message_at']}"
+        if s["messages"]
+        else "(nothing ingested yet: `wxguard ingest PATH`)"
+    )
     out.print(
-        f"[bold]{s['messages']:,}[/] messages from {s['first_message_at']} "
-        f"to {s['last_message_at']}; {s['ledger_records']:,} ledger records; "
+        f"[bold]{s['messages']:,}[/] messages {span}; {s['ledger_records']:,} ledger records; "
         f"{s['disk']['database_bytes'] / 1e6:,.1f} MB database "
         f"({s['bytes_per_message']} B/message), {s['disk']['blob_bytes'] / 1e6:,.1f} MB blobs"
     )
