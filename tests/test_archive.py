@@ -254,6 +254,23 @@ def test_unknown_format_is_a_clear_file_error(archive: Archive, tmp_path: Path) 
         ingest_file(archive, Sealer(archive), empty)
 
 
+def test_a_forced_format_the_file_is_not_is_refused(
+    archive: Archive, demo: Path, tmp_path: Path
+) -> None:
+    # Forcing the wrong format would quarantine every record and move the cursor past
+    # them, so that a re-run with the right format found nothing new.
+    with pytest.raises(IngestError, match="--input-format jsonl was given but the file holds "
+                       "decrypted WeCom records"):  # fmt: skip
+        ingest_file(archive, Sealer(archive), demo, "jsonl")
+    assert _count(archive, "quarantine") == 0 and _count(archive, "cursors") == 0
+    assert ingest_file(archive, Sealer(archive), demo, "wecom").counts.imported == DEMO_MESSAGES
+    # A file whose format cannot be told is read as forced.
+    odd = tmp_path / "odd.jsonl"
+    odd.write_bytes(b'{"note": "no msgid"}\n' + BAD_LINES[5] + b"\n")
+    r = ingest_file(archive, Sealer(archive), odd, "wecom")
+    assert (r.counts.imported, r.counts.quarantined) == (1, 1)
+
+
 def test_json_array_input(archive: Archive, tmp_path: Path) -> None:
     f = tmp_path / "arr.json"
     f.write_bytes(b"[" + BAD_LINES[0] + b"," + BAD_LINES[5] + b"]")

@@ -526,7 +526,10 @@ def ingest_file(
     if not os.access(path, os.R_OK):
         raise IngestError(f"{path}: not readable")
     head_bytes = read_head(path)
-    fmt = detect_format(path, head_bytes) if fmt == "auto" else fmt
+    if fmt == "auto":
+        fmt = detect_format(path, head_bytes)
+    else:
+        _check_forced(path, head_bytes, fmt)
     report = FileReport(str(path), fmt)
     stream = _stream_id(path)
     # A cursor is only valid for the same file: keyed by a digest of its first 4 KiB.
@@ -584,6 +587,22 @@ def ingest_file(
     if damage:
         report.error = str(damage[0])
     return report
+
+
+def _check_forced(path: Path, head: bytes, fmt: str) -> None:
+    """Refuse a forced format the file plainly is not: every record would be quarantined
+    and the cursor moved past them, so a re-run with the right format would find nothing
+    new. A file whose format cannot be told is read as forced (that is what forcing is for)."""
+    try:
+        seen = detect_format(path, head)
+    except IngestError:
+        return
+    if seen != fmt:
+        name = {"wecom": "decrypted WeCom records", "jsonl": "wxguard interchange JSONL"}
+        raise IngestError(
+            f"{path}: --input-format {fmt} was given but the file holds {name[seen]}; "
+            f"drop --input-format (auto-detection reads it as {seen}) or correct it"
+        )
 
 
 def _until_damaged(records: Iterable[Record], damage: list[DamagedInput]) -> Iterator[Record]:
