@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import json
 import lzma
 import os
 import sqlite3
@@ -14,14 +15,14 @@ import orjson
 import pytest
 import zstandard
 
-from conftest import DEMO_MESSAGES, directory_of, load
+from conftest import DEMO_MESSAGES, directory_of, load, run_cli
 from wxguard.archive import BULK_WAL_BYTES, BULK_WAL_PAGES, Archive, ArchiveError
 from wxguard.crypto import KeyProblem
 from wxguard.imports.plan import plan
 from wxguard.ingest import HEAD_BYTES, MAX_RECORD, IngestError, Preparer, ingest_file
 from wxguard.model import message_id
 from wxguard.proofcheck import split_plaintext
-from wxguard.seal import Sealer, open_body
+from wxguard.seal import Sealer, open_body, opened_batches
 from wxguard.verify import verify
 
 
@@ -492,3 +493,54 @@ def test_worker_processes_archive_what_one_process_does(
         assert verify(other).ok
     finally:
         other.close()
+
+
+def test_quarantine_retry_archives_what_can_be_read_now(
+    archive: Archive, data_dir: Path, tmp_path: Path
+) -> None:
+    """Records an older wxguard refused (simulated: put in the quarantine as it would) are
+    archived by `quarantine retry`; the ones that still fail stay with their reason."""
+    src = tmp_path / "pull.jsonl"
+    src.write_bytes(BAD_LINES[5] + b"\n")
+    s = Sealer(archive)
+    ingest_file(archive, s, src)  # ok-2 is archived already
+    interchange_line = orjson.dumps({"v": 1, "type": "message", "message": {
+        "id": "crm:7", "source": "crm", "source_msg_id": "7", "sender": "a",
+        "payload": {"kind": "text", "content": "来自旧系统"}}})  # fmt: skip
+    kept = [
+        ("line 1", BAD_LINES[0]),  # a WeCom record that reads now
+        ("line 2", BAD_LINES[5]),  # re-delivered: already archived
+        ("line 3", BAD_LINES[1]),  # still malformed
+        ("line 4", interchange_line),
+        (
+            "line 5",
+            b'{"seq":9,"msgid":"x","publickey_ver":1,"encrypt_random_key":"..",'
+            b'"encrypt_chat_msg":".."}',
+        ),
+        ("line 6", b"x" * (1 << 20)),  # longer than what the quarantine keeps
+    ]
+    stream = f"file:{src.resolve()}"
+    s.begin()
+    for locator, raw in kept:
+        s._quarantine(stream, locator, "refused by an older wxguard", raw, 0)
+    archive.commit()
+    archive.close()
+    r = run_cli("quarantine", "retry", "--format", "json", data=data_dir)
+    rep = json.loads(r.stdout)
+    assert (rep["tried"], rep["archived"], rep["still"]) == (4, 3, 1)
+    assert sum(rep["skipped"].values()) == 2 and any("1 MiB" in k for k in rep["skipped"])
+    assert [k.split(":")[0] for k in rep["reasons"]] == ["malformed JSON"]
+    with Archive.open(data_dir) as a:
+        left = a.conn.execute("SELECT locator FROM quarantine ORDER BY locator").fetchall()
+        assert [x for (x,) in left] == ["line 3", "line 5", "line 6"]
+        ids = {m.id for b in opened_batches(a, 0) for _, _, m in b}
+        assert ids == {"wecom:ok-1", "wecom:ok-2", "crm:7"}
+        assert (
+            a.conn.execute(
+                "SELECT count(*) FROM audit WHERE action = 'quarantine-retry'"
+            ).fetchone()[0]
+            == 1
+        )
+        assert verify(a).ok
+    again = json.loads(run_cli("quarantine", "retry", "--format", "json", data=data_dir).stdout)
+    assert (again["tried"], again["archived"], again["still"]) == (1, 0, 1)

@@ -60,6 +60,8 @@ ACTIONS = (
     "export-approve",
     "export-run",
     "employees-mark",
+    # archiving what the quarantine holds after a fix (requeue.py)
+    "quarantine-retry",
 )
 
 

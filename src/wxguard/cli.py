@@ -520,9 +520,20 @@ def _export_target(out: Path) -> tuple[str, Callable[[IO[bytes]], Any]]:
     return name, packer or nullcontext
 
 
-@app.command("quarantine")
-def quarantine_cmd(data: DataOpt = None, output: FormatOpt = OutputFormat.text) -> None:
+quarantine_app = typer.Typer(
+    help="Quarantined input records: list them (the default), or archive those that can be "
+    "read now (`retry`)."
+)
+app.add_typer(quarantine_app, name="quarantine")
+
+
+@quarantine_app.callback(invoke_without_command=True)
+def quarantine_cmd(
+    ctx: typer.Context, data: DataOpt = None, output: FormatOpt = OutputFormat.text
+) -> None:
     """List quarantined input records (where and why; content stays encrypted)."""
+    if ctx.invoked_subcommand is not None:
+        return
     with errors(), Archive.open(resolve_data_dir(data)) as a:
         rows = a.conn.execute(
             "SELECT stream, locator, reason, at FROM quarantine ORDER BY id"
@@ -536,6 +547,39 @@ def quarantine_cmd(data: DataOpt = None, output: FormatOpt = OutputFormat.text) 
         ["input", "where", "reason"],
         [[i["stream"].removeprefix("file:"), i["locator"], i["reason"]] for i in items],
     )
+
+
+@quarantine_app.command("retry")
+def quarantine_retry(
+    data: DataOpt = None,
+    source: Annotated[
+        str, typer.Option(help="Source of WeCom records, as given to `wxguard ingest --source`")
+    ] = "wecom",
+    stream: Annotated[
+        str,
+        typer.Option(help="Only inputs whose name starts with this (e.g. file:/srv/pulls/)"),
+    ] = "",
+    output: FormatOpt = OutputFormat.text,
+) -> None:
+    """Archive the quarantined records that can be read now (after an upgrade or a fix);
+    the others stay, with their reasons. Audited."""
+    from .requeue import retry
+
+    with errors(), Archive.open(resolve_data_dir(data), write=True) as a, _progress() as bar:
+        total = a.conn.execute("SELECT count(*) FROM quarantine").fetchone()[0]
+        task = bar.add_task("retrying", total=total or None)
+        rep = retry(a, source, stream, progress=_advance(bar, task))
+    if output == OutputFormat.json:
+        _print_json(rep.as_dict())
+        return
+    out.print(
+        f"Retried {rep.tried:,} quarantined records: [bold]{rep.archived:,}[/] archived now, "
+        f"{rep.still:,} still fail and stay quarantined."
+    )
+    for why, n in sorted(rep.reasons.items(), key=lambda x: -x[1]):
+        out.print(f"  still {n:,} × {_esc(why)}", highlight=False, soft_wrap=True)
+    for why, n in rep.skipped.items():
+        out.print(f"  not retried {n:,}: {_esc(why)}", highlight=False, soft_wrap=True)
 
 
 @keys_app.command("rotate")

@@ -104,6 +104,9 @@ class Batch:
     conversations: list[Conversation] = field(default_factory=list)
     quarantine: list[tuple[str, str, bytes]] = field(default_factory=list)  # locator, reason, raw
     cursor: tuple[str, str] | None = None
+    # The input records are quarantined under when there is no cursor (a retry of the
+    # quarantine itself: see requeue.py).
+    stream: str = ""
     # Called in the batch's transaction with (seq, message) of each newly sealed message,
     # for rows that must commit with them (media downloads to do, capture health).
     on_sealed: Callable[[list[tuple[int, Message]]], None] | None = None
@@ -385,7 +388,8 @@ class Sealer:
         if batch.on_sealed is not None:
             batch.on_sealed([(first + k, m) for k, m in enumerate(todo_msgs)])
         for locator, reason, raw in quarantine:
-            self._quarantine(batch.cursor[0] if batch.cursor else "", locator, reason, raw, now)
+            self._quarantine(batch.cursor[0] if batch.cursor else batch.stream, locator, reason,
+                             raw, now)  # fmt: skip
             counts.quarantined += 1
             counts.reasons[reason] = counts.reasons.get(reason, 0) + 1
         if batch.cursor is not None:

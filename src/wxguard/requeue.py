@@ -1,0 +1,140 @@
+"""``wxguard quarantine retry``: archive quarantined records that can be read now.
+
+A record is quarantined when it cannot be archived as it stands — malformed JSON, a field of
+the wrong type, a WeCom msgtype the normaliser refused — and the cursor moves past it, so a
+re-run of the same input never sees it again. After a fix (a newer wxguard, a corrected
+setting) those records are read here from the encrypted copy the quarantine kept, and each
+one that now decodes is sealed like any new message and leaves the quarantine in the same
+transaction. One that still fails stays, with its original reason; nothing is lost either way.
+
+Not retried: a record longer than the 1 MiB the quarantine keeps (copy it from its source,
+named by file and line, into a file of its own and ingest that),
+and a WeCom capture record still encrypted (it failed RSA unwrapping or ``DecryptData``:
+it needs the capture's keys and SDK, which this command does not drive).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+
+from . import audit, interchange, wecom
+from .archive import Archive
+from .crypto import open_sealed
+from .seal import MAX_QUARANTINE_KEEP, Batch, Sealer
+
+CHUNK = 1000  # quarantined records per transaction
+
+
+@dataclass
+class RetryReport:
+    tried: int = 0
+    archived: int = 0  # sealed now (or found already archived: a duplicate)
+    still: int = 0  # decoded no better: left in the quarantine
+    skipped: dict[str, int] = field(default_factory=dict)  # not retried, by why
+    reasons: dict[str, int] = field(default_factory=dict)  # of those left, by reason
+
+    def as_dict(self) -> dict[str, object]:
+        return self.__dict__.copy()
+
+
+def _aad(stream: str, locator: str) -> bytes:
+    return f"quarantine\x00{stream}\x00{locator}".encode()
+
+
+def _why_not(raw: bytes) -> str:
+    """Why a kept record cannot be retried here, or ''."""
+    if len(raw) >= MAX_QUARANTINE_KEEP:
+        return "only its first 1 MiB was kept: copy it from its source into a file and ingest that"
+    if b'"encrypt_chat_msg"' in raw or b'"encrypt_random_key"' in raw:
+        return "still encrypted (capture keys): not retried by this command"
+    return ""
+
+
+def retry(
+    a: Archive,
+    source: str = "wecom",
+    stream_prefix: str = "",
+    actor: str = "",
+    progress: Callable[[int], None] | None = None,
+) -> RetryReport:
+    """Try every quarantined record (of streams starting with ``stream_prefix``) again."""
+    rep = RetryReport()
+    sealer = Sealer(a)
+    rows = a.conn.execute(
+        "SELECT id, stream, locator, enc FROM quarantine WHERE stream >= ? AND stream < ? "
+        "ORDER BY stream, id",
+        (stream_prefix, stream_prefix + "\U0010ffff"),
+    ).fetchall()
+    i = 0
+    while i < len(rows):  # one input stream per transaction, CHUNK records at most
+        j = i + 1
+        while j < len(rows) and j - i < CHUNK and rows[j][1] == rows[i][1]:
+            j += 1
+        _retry_chunk(a, sealer, rows[i:j], source, rep)
+        i = j
+        if progress:
+            progress(i)
+    if rep.tried:
+        with a.transaction():
+            detail = {"tried": rep.tried, "archived": rep.archived, "still": rep.still,
+                      "source": source, "streams": stream_prefix or "all"}  # fmt: skip
+            audit.record(a, actor or audit.current_actor(), "quarantine-retry", "quarantine",
+                         detail)  # fmt: skip
+    return rep
+
+
+def _retry_chunk(
+    a: Archive, sealer: Sealer, rows: list[tuple[int, str, str, bytes]], source: str,
+    rep: RetryReport,
+) -> None:  # fmt: skip
+    batch = Batch(stream=rows[0][1])
+    resolved: list[int] = []
+    sealer.begin()
+    try:
+        for qid, stream, locator, enc in rows:
+            raw = open_sealed(a.keys.records, enc, _aad(stream, locator))
+            why = _why_not(raw)
+            if why:
+                rep.skipped[why] = rep.skipped.get(why, 0) + 1
+                continue
+            rep.tried += 1
+            try:
+                _decode(batch, raw, stream, source, sealer)
+            except (wecom.NormaliseError, interchange.InterchangeError) as e:
+                rep.still += 1
+                rep.reasons[str(e)] = rep.reasons.get(str(e), 0) + 1
+                continue
+            resolved.append(qid)
+
+        def done(_sealed: object) -> None:  # in the batch's transaction
+            a.conn.executemany("DELETE FROM quarantine WHERE id = ?", [(q,) for q in resolved])
+
+        batch.on_sealed = done
+        counts = sealer.commit(batch)
+    except BaseException:
+        if a.conn.in_transaction:
+            sealer.abort()
+        raise
+    rep.archived += counts.imported + counts.duplicates + counts.directory
+    # A message id already archived with other content is quarantined again (by message
+    # id), as at ingest.
+    rep.still += counts.quarantined
+    rep.archived -= counts.quarantined
+
+
+def _decode(batch: Batch, raw: bytes, stream: str, source: str, sealer: Sealer) -> None:
+    """Into ``batch``: an interchange line (attachments relative to its file) or a WeCom
+    record."""
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        obj = None
+    if isinstance(obj, dict) and "v" in obj and "type" in obj:
+        base = Path(stream.removeprefix("file:")).parent if stream.startswith("file:") else Path()
+        interchange.Decoder(base).decode_into(batch, raw, sealer)
+    else:
+        batch.messages.append((wecom.normalise_bytes(raw, source), raw))
