@@ -9,8 +9,9 @@ transaction. One that still fails stays, with its original reason; nothing is lo
 
 Not retried: a record longer than the 1 MiB the quarantine keeps (copy it from its source,
 named by file and line, into a file of its own and ingest that),
-and a WeCom capture record still encrypted (it failed RSA unwrapping or ``DecryptData``:
-it needs the capture's keys and SDK, which this command does not drive).
+a WeCom capture record still encrypted (it failed RSA unwrapping or ``DecryptData``:
+it needs the capture's keys and SDK, which this command does not drive), and rows of WeChat
+client data or tool exports (their importers' row formats are not re-read here).
 """
 
 from __future__ import annotations
@@ -45,8 +46,10 @@ def _aad(stream: str, locator: str) -> bytes:
     return f"quarantine\x00{stream}\x00{locator}".encode()
 
 
-def _why_not(raw: bytes) -> str:
+def _why_not(stream: str, raw: bytes) -> str:
     """Why a kept record cannot be retried here, or ''."""
+    if not stream.startswith(("file:", "wecom:")):
+        return "from WeChat client data or a tool export: not retried by this command"
     if len(raw) >= MAX_QUARANTINE_KEEP:
         return "only its first 1 MiB was kept: copy it from its source into a file and ingest that"
     if b'"encrypt_chat_msg"' in raw or b'"encrypt_random_key"' in raw:
@@ -97,7 +100,7 @@ def _retry_chunk(
     try:
         for qid, stream, locator, enc in rows:
             raw = open_sealed(a.keys.records, enc, _aad(stream, locator))
-            why = _why_not(raw)
+            why = _why_not(stream, raw)
             if why:
                 rep.skipped[why] = rep.skipped.get(why, 0) + 1
                 continue
