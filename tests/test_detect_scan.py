@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import re
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import orjson
@@ -157,6 +160,13 @@ def test_adhoc_text_and_input_file(tmp_path: Path) -> None:
     assert re.search(
         r"in.jsonl: cannot read gzip data after line \d+: Compressed file ended", p.stderr
     )
+    piped = subprocess.run(
+        [sys.executable, "-m", "wxguard", "scan", "--input", "-", "--format", "json"],
+        input=gzip.compress('{"id": "p", "text": "手机 13900139000"}\n'.encode()),
+        capture_output=True,
+        env={**os.environ, "WXGUARD_DATA": str(tmp_path / "none")}, check=True,
+    )  # fmt: skip
+    assert [json.loads(x)["message_id"] for x in piped.stdout.splitlines()] == ["p"]
     gone = run_cli("scan", "--input", tmp_path / "nope", data=tmp_path / "none", check=False)
     assert gone.returncode == 1 and "nope: cannot read: No such file" in gone.stderr
 

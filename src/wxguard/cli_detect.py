@@ -159,7 +159,11 @@ def scan(
     text: Annotated[str | None, typer.Option(help="Scan this text instead of the archive")] = None,
     input_file: Annotated[
         Path | None,
-        typer.Option("--input", help='Scan a JSONL file of {"id": ..., "text": ...} objects'),
+        typer.Option(
+            "--input",
+            help='Scan a JSONL file of {"id": ..., "text": ...} objects (may be compressed; '
+            '"-" reads stdin)',
+        ),
     ] = None,
     policy: Annotated[
         list[str] | None,
@@ -347,6 +351,8 @@ def _iter_items(path: Path, bad: list[int], stopped: list[str]) -> Iterator[tupl
     ends the items there, and ``stopped`` says where."""
     n = 0
     kind: str | None = None
+    if str(path) == "-":
+        path = Path("/dev/stdin")
     try:
         with open_input(path) as (f, kind, _):
             while line := f.readline(MAX_INPUT_LINE + 1):

@@ -212,8 +212,7 @@ def open_input(path: Path) -> Iterator[tuple[io.BufferedIOBase, str | None, Call
     """``path``'s bytes, decompressed when it is compressed; its compression (or None); and
     how many of the file's own bytes have been read, for progress."""
     with path.open("rb") as raw:
-        kind = compression_of(raw.read(8))
-        raw.seek(0)
+        kind = compression_of(raw.peek(8)[:8])  # peek: a pipe (/dev/stdin) cannot seek back
         size = os.fstat(raw.fileno()).st_size
 
         def consumed() -> int:
