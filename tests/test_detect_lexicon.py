@@ -144,6 +144,7 @@ def test_a_bad_lexicon_file_leaves_the_others_in_force(tmp_path: Path) -> None:
     cfg = DetectConfig(lexicon_paths=[tmp_path, missing])
     reg = DetectorRegistry.load(cfg, only=["lexicon"])
     (det,) = reg.detectors
+    assert isinstance(det, LexiconDetector)
     text = "北极星项目的报价是机密，别外传"
     assert set(hits(det, text)) == {
         ("PROJECT_CODENAME", "北极星项目"), ("CONFIDENTIAL_MARKER", "机密"),
