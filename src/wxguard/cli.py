@@ -395,7 +395,13 @@ from . import cli_ledger  # noqa: E402, F401
 
 
 @app.command()
-def stats(data: DataOpt = None, top: int = 10, output: FormatOpt = OutputFormat.text) -> None:
+def stats(
+    data: DataOpt = None,
+    top: Annotated[
+        int, typer.Option(min=1, help="How many senders and conversations to list")
+    ] = 10,
+    output: FormatOpt = OutputFormat.text,
+) -> None:
     """Data usage: messages by kind, person, conversation and day; media bytes."""
     from .stats import collect
 
