@@ -518,6 +518,7 @@ def test_quarantine_retry_archives_what_can_be_read_now(
             b'"encrypt_chat_msg":".."}',
         ),
         ("line 6", b"x" * (1 << 20)),  # longer than what the quarantine keeps
+        ("line 7", BAD_LINES[5].replace(b"world", b"edited")),  # conflicts with ok-2
     ]
     stream = f"file:{src.resolve()}"
     s.begin()
@@ -527,12 +528,12 @@ def test_quarantine_retry_archives_what_can_be_read_now(
     archive.close()
     r = run_cli("quarantine", "retry", "--format", "json", data=data_dir)
     rep = json.loads(r.stdout)
-    assert (rep["tried"], rep["archived"], rep["still"]) == (4, 3, 1)
+    assert (rep["tried"], rep["archived"], rep["still"]) == (5, 3, 2)
     assert sum(rep["skipped"].values()) == 2 and any("1 MiB" in k for k in rep["skipped"])
     assert [k.split(":")[0] for k in rep["reasons"]] == ["malformed JSON"]
     with Archive.open(data_dir) as a:
         left = a.conn.execute("SELECT locator FROM quarantine ORDER BY locator").fetchall()
-        assert [x for (x,) in left] == ["line 3", "line 5", "line 6"]
+        assert [x for (x,) in left] == ["line 3", "line 5", "line 6", "msgid=ok-2"]
         ids = {m.id for b in opened_batches(a, 0) for _, _, m in b}
         assert ids == {"wecom:ok-1", "wecom:ok-2", "crm:7"}
         assert (
@@ -543,4 +544,4 @@ def test_quarantine_retry_archives_what_can_be_read_now(
         )
         assert verify(a).ok
     again = json.loads(run_cli("quarantine", "retry", "--format", "json", data=data_dir).stdout)
-    assert (again["tried"], again["archived"], again["still"]) == (1, 0, 1)
+    assert (again["tried"], again["archived"], again["still"]) == (2, 0, 2)

@@ -123,10 +123,9 @@ def _retry_chunk(
             sealer.abort()
         raise
     rep.archived += counts.imported + counts.duplicates + counts.directory
-    # A message id already archived with other content is quarantined again (by message
-    # id), as at ingest.
+    # A message id already archived with other content is quarantined again (under
+    # "msgid=…"), as at ingest: it still fails.
     rep.still += counts.quarantined
-    rep.archived -= counts.quarantined
 
 
 def _decode(batch: Batch, raw: bytes, stream: str, source: str, sealer: Sealer) -> None:
