@@ -12,8 +12,8 @@ from typing import Annotated, Any
 import typer
 
 from .archive import Archive, resolve_data_dir
-from .cli import DataOpt, FormatOpt, OutputFormat, _esc, _print_json, _table, app, err, fail, out
-from .cli_detect import _detect_errors
+from .cli import DataOpt, FormatOpt, OutputFormat, _esc, _print_json, _table, app, fail, out
+from .cli_detect import _detect_errors, _warn
 from .detect.docprint import build_print, load_prints, prints_dir, save_print
 from .detect.exactdata import build_index, edm_dir, load_indexes, save_index
 from .detect.lexiconfile import LexiconError, builtin_lexicon_files, lexicon_files, load_lexicon
@@ -58,7 +58,7 @@ def edm_list(data: DataOpt = None, output: FormatOpt = OutputFormat.text) -> Non
     with _detect_errors():
         tables = load_indexes(edm_dir(d), None, skipped)
     for why in skipped:
-        err.print(f"[yellow]skipped:[/] {_esc(why)}", highlight=False, soft_wrap=True)
+        _warn("[yellow]skipped:[/]", why)
     rows: list[dict[str, Any]] = [
         {"name": x.name, "records": x.records, "created_at": x.created_at,
          "columns": [c for c, k in zip(x.columns, x.kinds, strict=True) if k != "skip"]}
@@ -121,7 +121,7 @@ def fingerprint_list(data: DataOpt = None, output: FormatOpt = OutputFormat.text
     with _detect_errors():
         prints = load_prints(prints_dir(resolve_data_dir(data)), None, skipped)
     for why in skipped:
-        err.print(f"[yellow]skipped:[/] {_esc(why)}", highlight=False, soft_wrap=True)
+        _warn("[yellow]skipped:[/]", why)
     rows: list[dict[str, Any]] = [
         {"name": p.name, "file": p.file, "size": p.size, "md5": p.md5,
          "shingles": len(p.shingles), "created_at": p.created_at}
@@ -198,6 +198,4 @@ def lexicon_list(data: DataOpt = None, output: FormatOpt = OutputFormat.text) ->
             for r in rows])  # fmt: skip
     for r in rows:
         if "problem" in r:
-            err.print(
-                f"[yellow]skipped:[/] {_esc(str(r['problem']))}", highlight=False, soft_wrap=True
-            )
+            _warn("[yellow]skipped:[/]", str(r["problem"]))

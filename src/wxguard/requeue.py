@@ -25,7 +25,7 @@ import orjson
 from . import audit, interchange, wecom
 from .archive import Archive
 from .crypto import open_sealed
-from .seal import MAX_QUARANTINE_KEEP, Batch, Sealer
+from .seal import MAX_QUARANTINE_KEEP, Batch, Sealer, quarantine_aad
 
 CHUNK = 1000  # quarantined records per transaction
 
@@ -40,10 +40,6 @@ class RetryReport:
 
     def as_dict(self) -> dict[str, object]:
         return self.__dict__.copy()
-
-
-def _aad(stream: str, locator: str) -> bytes:
-    return f"quarantine\x00{stream}\x00{locator}".encode()
 
 
 def _why_not(stream: str, raw: bytes) -> str:
@@ -99,7 +95,7 @@ def _retry_chunk(
     sealer.begin()
     try:
         for qid, stream, locator, enc in rows:
-            raw = open_sealed(a.keys.records, enc, _aad(stream, locator))
+            raw = open_sealed(a.keys.records, enc, quarantine_aad(stream, locator))
             why = _why_not(stream, raw)
             if why:
                 rep.skipped[why] = rep.skipped.get(why, 0) + 1

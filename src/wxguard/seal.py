@@ -210,6 +210,11 @@ def blob_stored_digest(blob_id: str, size: int, key_id: int, file_digest: bytes)
     return stored_digest(blob_id, size, key_id, file_digest)
 
 
+def quarantine_aad(stream: str, locator: str) -> bytes:
+    """What a quarantined record's sealed copy is bound to."""
+    return f"quarantine\x00{stream}\x00{locator}".encode()
+
+
 def body_aad(seq: int, mid: str) -> bytes:
     return f"msg\x00{seq}\x00{mid}".encode()
 
@@ -405,7 +410,7 @@ class Sealer:
 
     def _quarantine(self, stream: str, locator: str, reason: str, raw: bytes, now: int) -> None:
         keep = raw[:MAX_QUARANTINE_KEEP]
-        aad = f"quarantine\x00{stream}\x00{locator}".encode()
+        aad = quarantine_aad(stream, locator)
         self.a.conn.execute(
             "INSERT INTO quarantine (stream, locator, reason, enc, at) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (stream, locator) DO NOTHING",
