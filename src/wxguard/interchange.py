@@ -36,7 +36,7 @@ from .model import (
     message_id,
 )
 from .proofcheck import split_plaintext
-from .seal import Batch, Sealer, open_body
+from .seal import Batch, Sealer, open_blob, open_body
 from .textview import attachments_of
 
 VERSION = 1
@@ -229,7 +229,7 @@ def export_jsonl(
     done = Exported()
     for typ, body in iter_directory(archive):
         out.write(b'{"v":1,"type":"' + typ.encode() + b'","' + typ.encode() + b'":' + body + b"}\n")
-    written: set[str] = set()
+    written: dict[str, int] = {}  # blob id -> bytes, of the attachments exported
     for seq, pt in iter_plaintexts(archive):
         if pt is None:
             continue
@@ -251,7 +251,7 @@ def export_jsonl(
 
 def _content(
     archive: Archive, seq: int, m: Message, mode: str, done: Exported,
-    files: Path | None, base: Path | None, written: set[str],
+    files: Path | None, base: Path | None, written: dict[str, int],
 ) -> list[dict[str, Any]]:  # fmt: skip
     """The ``content`` entries of one message: its stored attachments' bytes or paths.
     Media the WeCom capture fetched after the message was sealed is found through the
@@ -269,30 +269,30 @@ def _content(
                 (seq, file_fp(archive, att.sdkfileid)),
             ).fetchone()
             bid = row[0] if row else ""
-        if not bid:
-            if mode != "none":
-                done.missing += 1
+        if not bid:  # never fetched
+            done.missing += 1
             continue
-        row = conn.execute("SELECT key_id, size FROM blobs WHERE id = ?", (bid,)).fetchone()
-        aead = archive.keys.by_id(int(row[0])) if row else None
-        if aead is None:  # disposed under retention
+        # A file already written for another message is not decrypted again.
+        data = b"" if mode == "files" and bid in written else open_blob(archive, bid)
+        if data is None:  # disposed under retention
             done.missing += 1
             continue
         if mode == "files":
             assert files is not None and base is not None
             dest = files / bid[:2] / bid
-            if bid not in written and not dest.exists():
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                tmp = dest.with_name(dest.name + ".tmp")
-                tmp.write_bytes(open_sealed(aead, archive.blobs.read(bid), bid.encode()))
-                tmp.replace(dest)
-            written.add(bid)
+            if bid not in written:
+                if not dest.exists():
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = dest.with_name(dest.name + ".tmp")
+                    tmp.write_bytes(data)
+                    tmp.replace(dest)
+                written[bid] = len(data)
             out.append({"attachment": i, "path": dest.relative_to(base).as_posix()})
         else:
-            data = open_sealed(aead, archive.blobs.read(bid), bid.encode())
+            written[bid] = len(data)
             out.append({"attachment": i, "b64": base64.b64encode(data).decode()})
         done.attachments += 1
-        done.attachment_bytes += int(row[1])
+        done.attachment_bytes += written[bid]
     return out
 
 

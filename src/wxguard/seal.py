@@ -168,6 +168,16 @@ def open_body(archive: Archive, seq: int, mid: str, kid: int, body: bytes | None
     return archive.codec.unpack(open_sealed(aead, body, body_aad(seq, mid)))
 
 
+def open_blob(archive: Archive, blob_id: str) -> bytes | None:
+    """The plaintext of a stored blob; None when it is not stored or its key was destroyed
+    (disposed under retention)."""
+    row = archive.conn.execute("SELECT key_id FROM blobs WHERE id = ?", (blob_id,)).fetchone()
+    aead = archive.keys.by_id(int(row[0])) if row else None
+    if aead is None:
+        return None
+    return open_sealed(aead, archive.blobs.read(blob_id), blob_id.encode())
+
+
 _MESSAGE = msgspec.json.Decoder(Message)
 
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from .. import audit
-from ..crypto import open_sealed
 from ..model import ChatType
 from ..policy import store
+from ..seal import open_blob
 from . import sampling
 from .service_alerts import SEVERITY_RANK, SORTS, STATES, AlertService, QueueQuery
 from .service_core import NotFound, ServiceCore, Viewer
@@ -131,11 +131,9 @@ class ReviewService(AlertService):
         f = next((f for f in mv.files if f["blob_id"] == blob_id and blob_id), None)
         if f is None:
             raise NotFound(f"message {seq} has no stored attachment {blob_id[:16]}")
-        row = self.a.conn.execute("SELECT key_id FROM blobs WHERE id = ?", (blob_id,)).fetchone()
-        aead = self.a.keys.by_id(int(row[0])) if row else None
-        if aead is None:
+        data = open_blob(self.a, blob_id)
+        if data is None:
             raise NotFound("the attachment is no longer stored (disposed)")
-        data = open_sealed(aead, self.a.blobs.read(blob_id), blob_id.encode())
         self._audit(
             v, "download", f"blob:{blob_id[:16]}", {"why": why, "message": seq, "bytes": len(data)}
         )
