@@ -19,7 +19,8 @@ from conftest import DEMO_MESSAGES, directory_of, load, run_cli
 from wxguard.archive import BULK_WAL_BYTES, BULK_WAL_PAGES, Archive, ArchiveError
 from wxguard.crypto import KeyProblem
 from wxguard.imports.plan import plan
-from wxguard.ingest import HEAD_BYTES, MAX_RECORD, IngestError, Preparer, ingest_file
+from wxguard.ingest import Preparer, ingest_file
+from wxguard.inputs import HEAD_BYTES, MAX_RECORD, IngestError
 from wxguard.model import message_id
 from wxguard.proofcheck import split_plaintext
 from wxguard.seal import Sealer, open_body, opened_batches

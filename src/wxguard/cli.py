@@ -31,7 +31,8 @@ from . import __version__
 from .archive import Archive, ArchiveError, exposure, resolve_data_dir
 from .crypto import KeyProblem
 from .imports import FORMATS as WECHAT_FORMATS
-from .ingest import FORMATS, IngestError, Preparer, ingest_file
+from .ingest import FORMATS, Preparer, ingest_file
+from .inputs import COMPRESSORS, IngestError
 from .keys import rotate_kek
 from .seal import Counts, Sealer
 
@@ -506,19 +507,7 @@ def _export_target(out: Path) -> tuple[str, Callable[[IO[bytes]], Any]]:
     """The export's name without its extensions (for the attachments folder) and the
     writer its name asks for: ``.gz``, ``.zst``, ``.xz`` and ``.bz2`` are compressed that
     way (``wxguard ingest`` reads them back), anything else is written plain."""
-    import bz2
-    import gzip
-    import lzma
-
-    import zstandard
-
-    packers: dict[str, Callable[[IO[bytes]], Any]] = {
-        ".gz": lambda f: gzip.GzipFile(fileobj=f, mode="wb", compresslevel=6),
-        ".zst": lambda f: zstandard.ZstdCompressor(level=3).stream_writer(f, closefd=False),
-        ".xz": lambda f: lzma.LZMAFile(f, "wb"),  # noqa: SIM115 (entered by the caller)
-        ".bz2": lambda f: bz2.BZ2File(f, "wb"),
-    }
-    name, packer = out.name, packers.get(out.suffix.lower())
+    name, packer = out.name, COMPRESSORS.get(out.suffix.lower())
     if packer is not None:
         name = name[: -len(out.suffix)]
     for ext in (".jsonl", ".json"):

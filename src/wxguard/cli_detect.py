@@ -42,7 +42,7 @@ from .detect.scan import (
     pending_messages,
     scan_archive,
 )
-from .ingest import READ_ERRORS, open_input
+from .inputs import READ_ERRORS, open_input
 
 CST = dt.timezone(dt.timedelta(hours=8))
 MAX_INPUT_LINE = 16 << 20
