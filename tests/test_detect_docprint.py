@@ -8,14 +8,28 @@ import json
 import zipfile
 from pathlib import Path
 
+import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import load, run_cli
 from wxguard.archive import Archive
 from wxguard.detect.api import DetectConfig, DetectorError
-from wxguard.detect.docprint import DocumentFingerprint, build_print, prints_dir, save_print
+from wxguard.detect.docprint import (
+    GUARANTEED,
+    WINDOW,
+    DocumentFingerprint,
+    _shingle_hashes,
+    build_print,
+    prints_dir,
+    save_print,
+    shingle_key,
+    winnow,
+)
 from wxguard.detect.doctext import read_document
 from wxguard.detect.engine import Engine
+from wxguard.detect.textnorm import normalise
 
 PRICE_LIST = (
     "云杉科技2027年渠道底价表（内部资料）\n"
@@ -48,6 +62,64 @@ def test_pasted_excerpt_is_found_and_spanned(registered: tuple[Path, DocumentFin
     # covering most of it
     assert text[f.start : f.end] in excerpt and f.end - f.start >= len(excerpt) // 2
     assert f.explanation.note == "excerpt of price.txt"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    key=st.binary(min_size=32, max_size=32),
+    line=st.integers(1, 3),  # the title line is shorter than GUARANTEED
+    start=st.integers(0, 40),
+    extra=st.integers(0, 10),
+)
+def test_any_passage_of_the_guaranteed_length_is_found_under_any_key(
+    tmp_path_factory: pytest.TempPathFactory, key: bytes, line: int, start: int, extra: int
+) -> None:
+    # v1 kept the shingles whose hash was 0 mod 4: a 37-character line went unseen under
+    # about one key in forty (CI met one). Winnowing keeps a shingle from every window.
+    def keyed(data: bytes) -> bytes:
+        return hmac.digest(key, b"edm\x00" + data, hashlib.sha256)[:16]
+
+    folder = tmp_path_factory.mktemp("prints")
+    doc = folder / "price.txt"
+    doc.write_text(PRICE_LIST, encoding="utf-8")
+    save_print(folder, build_print("price-list", doc, keyed)[0])
+    det = DocumentFingerprint(DetectConfig(data_dir=folder, keyed_hash=keyed))
+    text = PRICE_LIST.splitlines()[line]
+    start = min(start, len(text) - GUARANTEED)
+    passage = text[start : start + GUARANTEED + extra]
+    found = Engine([det], lambda v: v).scan([("m", f"发你看看：{passage}")]).findings
+    assert [f.entity for f in found] == ["CONFIDENTIAL_DOCUMENT"], passage
+
+
+@given(st.lists(st.integers(0, 255), max_size=80))
+def test_winnowing_keeps_the_smallest_of_every_window(values: list[int]) -> None:
+    hashes = [f"{v:02x}" for v in values]
+    expected = {min(hashes[i : i + WINDOW]) for i in range(len(hashes) - WINDOW + 1)}
+    if 0 < len(hashes) < WINDOW:
+        expected = {min(hashes)}
+    assert winnow(hashes) == expected
+
+
+def test_fingerprints_of_format_v1_still_match(tmp_path: Path) -> None:
+    # a v1 file (shingles whose hash is 0 mod 4) made before winnowing keeps working
+    doc = tmp_path / "price.txt"
+    doc.write_text(PRICE_LIST, encoding="utf-8")
+    v2, _ = build_print("price-list", doc, _keyed)
+    compact = "".join(normalise(PRICE_LIST).text.split())
+    every = _shingle_hashes(compact, shingle_key(_keyed))
+    sampled = sorted({h for h in every if int(h[:2], 16) % 4 == 0})
+    v1 = msgspec.structs.replace(v2, format="wxguard-docprint-v1", shingles=sampled)
+    assert v2.format == "wxguard-docprint-v2" and v1.shingles != v2.shingles
+    save_print(tmp_path, v1)
+    det = DocumentFingerprint(DetectConfig(data_dir=tmp_path, keyed_hash=_keyed))
+    excerpt = "边缘控制器E10：渠道底价每台三千四百元，项目报备后可申请特价，审批人为销售副总裁"
+    assert [f.entity for f in Engine([det], lambda v: v).scan([("m", excerpt)]).findings] == [
+        "CONFIDENTIAL_DOCUMENT"
+    ]
+    listed = run_cli("fingerprint", "list", "--format", "json", data=tmp_path)
+    assert [r["format"] for r in json.loads(listed.stdout)] == ["wxguard-docprint-v1"]
+    assert "price-list (wxguard-docprint-v1) may miss short excerpts" in listed.stderr
+    assert "--replace" in listed.stderr
 
 
 def test_a_damaged_fingerprint_leaves_the_others_in_use(

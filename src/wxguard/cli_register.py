@@ -14,6 +14,7 @@ import typer
 from .archive import Archive, resolve_data_dir
 from .cli import DataOpt, FormatOpt, OutputFormat, _esc, _print_json, _table, app, fail, out
 from .cli_detect import _detect_errors, _warn
+from .detect.docprint import FORMAT as DOCPRINT_FORMAT
 from .detect.docprint import build_print, load_prints, prints_dir, save_print
 from .detect.exactdata import build_index, edm_dir, load_indexes, save_index
 from .detect.lexiconfile import LexiconError, builtin_lexicon_files, lexicon_files, load_lexicon
@@ -122,8 +123,15 @@ def fingerprint_list(data: DataOpt = None, output: FormatOpt = OutputFormat.text
         prints = load_prints(prints_dir(resolve_data_dir(data)), None, skipped)
     for why in skipped:
         _warn("[yellow]skipped:[/]", why)
+    for p in prints:
+        if p.format != DOCPRINT_FORMAT and p.shingles:
+            _warn(
+                "[yellow]older sampling:[/]",
+                f"{p.name} ({p.format}) may miss short excerpts; rebuild it with "
+                f"'wxguard fingerprint add {p.name} FILE --replace'",
+            )
     rows: list[dict[str, Any]] = [
-        {"name": p.name, "file": p.file, "size": p.size, "md5": p.md5,
+        {"name": p.name, "file": p.file, "size": p.size, "md5": p.md5, "format": p.format,
          "shingles": len(p.shingles), "created_at": p.created_at}
         for p in prints
     ]  # fmt: skip

@@ -3,11 +3,17 @@
 ``wxguard fingerprint add FILE`` records a document's md5 and sha256 (WeCom file
 messages carry the file's md5, specs/wecom-archive.md §2.2 ``file.md5sum``) and, for
 text it can read (text, ``.docx``, ``.xlsx``, ``.pptx``, PDF with a text layer — see
-:mod:`.doctext`), keyed hashes of 12-character
-shingles of its normalised, whitespace-free text, one in four kept (by hash value, so
-the same passages are kept everywhere). An excerpt pasted into chat shares shingles
-with the document and is reported as ``CONFIDENTIAL_DOCUMENT``; the same file sent as
-an attachment matches its md5. Only hashes are stored (``DATA/fingerprints/*.json``).
+:mod:`.doctext`), keyed hashes of 12-character shingles of its normalised,
+whitespace-free text, winnowed: of every ``WINDOW`` consecutive shingles the one with
+the smallest hash is kept (Schleimer, Wilkerson and Aiken, "Winnowing", SIGMOD 2003).
+The choice depends only on the text inside the window, so a passage of the document
+pasted into chat contains the same kept shingles, and any passage of
+``GUARANTEED`` characters or more shares at least ``MIN_HITS`` of them, whatever the
+key. (Format v1 kept the shingles whose hash was 0 mod 4: a 37-character passage then
+went unseen under about one key in forty. v1 files still load and match as before.)
+Chat text is looked up shingle by shingle, unsampled. An excerpt is reported as
+``CONFIDENTIAL_DOCUMENT``; the same file sent as an attachment matches its md5. Only
+hashes are stored (``DATA/fingerprints/*.json``).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+from collections import deque
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -25,10 +32,12 @@ from .doctext import DocumentText, read_document
 from .registered import KeyedHash, key_check, load_items, registered_version, save_item
 from .textnorm import normalise
 
-FORMAT = "wxguard-docprint-v1"
+FORMAT = "wxguard-docprint-v2"
 K = 12  # characters per shingle
-SAMPLE = 4  # keep shingles whose hash is 0 mod SAMPLE
+WINDOW = 6  # keep the smallest hash of every 6 consecutive shingles (about 2 in 7)
 MIN_HITS = 3
+# three disjoint windows of shingles lie inside any passage this long
+GUARANTEED = K - 1 + MIN_HITS * WINDOW  # 29 characters
 MAX_DOC = 64 << 20
 _WS = re.compile(r"\s+")
 
@@ -49,14 +58,32 @@ def shingle_key(keyed: KeyedHash) -> bytes:
     return keyed(b"wxguard-docprint-shingle-key")
 
 
-def _shingle_hashes(text: str, key: bytes) -> list[tuple[int, str]]:
-    """(start in ``text``, hex hash) of every sampled shingle of whitespace-free text."""
-    out = []
-    for i in range(len(text) - K + 1):
-        h = hashlib.blake2b(text[i : i + K].encode(), key=key, digest_size=8).digest()
-        if h[0] % SAMPLE == 0:
-            out.append((i, h.hex()))
-    return out
+def _shingle_hashes(text: str, key: bytes) -> list[str]:
+    """The hex hash of every shingle of whitespace-free text, by start."""
+    b2 = hashlib.blake2b
+    return [b2(text[i : i + K].encode(), key=key, digest_size=8).hexdigest()
+            for i in range(len(text) - K + 1)]  # fmt: skip
+
+
+def winnow(hashes: Sequence[str]) -> set[str]:
+    """The smallest hash of every ``WINDOW`` consecutive ones (all of a text shorter than
+    one window contributes its smallest). Fixed-width hex compares as the numbers do.
+    A deque of candidates keeps this linear for documents of millions of characters."""
+    if not hashes:
+        return set()
+    if len(hashes) <= WINDOW:
+        return {min(hashes)}
+    kept: set[str] = set()
+    window: deque[int] = deque()  # positions whose hashes increase from left to right
+    for i, h in enumerate(hashes):
+        while window and hashes[window[-1]] >= h:
+            window.pop()
+        window.append(i)
+        if window[0] <= i - WINDOW:
+            window.popleft()
+        if i >= WINDOW - 1:
+            kept.add(hashes[window[0]])
+    return kept
 
 
 def build_print(name: str, path: Path, keyed: KeyedHash) -> tuple[DocPrint, DocumentText]:
@@ -70,7 +97,7 @@ def build_print(name: str, path: Path, keyed: KeyedHash) -> tuple[DocPrint, Docu
         raise DetectorError(f"{path}: cannot read: {e.strerror}") from None
     read = read_document(data)
     text = _WS.sub("", normalise(read.text).text)
-    shingles = sorted({h for _, h in _shingle_hashes(text, shingle_key(keyed))})
+    shingles = sorted(winnow(_shingle_hashes(text, shingle_key(keyed))))
     p = DocPrint(
         format=FORMAT, name=name, file=path.name, size=len(data),
         md5=hashlib.md5(data, usedforsecurity=False).hexdigest(),
@@ -147,7 +174,7 @@ class DocumentFingerprint(Detector):
         kept = [k for k, c in enumerate(text) if not c.isspace()]
         compact = "".join(text[k] for k in kept)
         hits: dict[int, list[int]] = {}
-        for start, h in _shingle_hashes(compact, self.key):
+        for start, h in enumerate(_shingle_hashes(compact, self.key)):
             for n in self.by_shingle.get(h, ()):
                 hits.setdefault(n, []).append(start)
         for n, starts in hits.items():
