@@ -54,11 +54,15 @@ def test_bad_model_files_are_named(tmp_path: Path, content: bytes | None, messag
 
 
 def test_shipped_models_have_cards_with_measured_quality() -> None:
-    for name, floor in (("offensive-zh", 0.8), ("offensive-en", 0.8), ("phishing-url", 0.95)):
+    # phishing-url v1 scored 0.968 on PhishTank + ISCX held out, but flagged 97% of the
+    # links cited in software documentation; v2 trades some of that F1 for ordinary links
+    for name, floor in (("offensive-zh", 0.8), ("offensive-en", 0.8), ("phishing-url", 0.9)):
         m = shipped_model(name)
         assert m.card.name == name and m.card.licence and m.card.trained_on
         assert m.card.metrics["f1"] >= floor
         assert 1000 <= len(m.weights) <= 20_000
+    url = shipped_model("phishing-url").card.metrics
+    assert url["cited_links_held_out_items"] > 1000 and url["cited_links_held_out_flagged"] < 0.05
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +106,84 @@ def test_url_model_flags_a_phishing_shaped_link_the_rules_miss() -> None:
     entity, score, why = det.judge(url) or ("", 0.0, "")
     assert entity == "SUSPICIOUS_URL" and score >= 0.45 and why.startswith("phishing-url model")
     assert det.judge("https://www.yunshan-tech.com/login") is None  # own domain: never
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://www.grupo-norte.com.ar/wp-content/plugins/dhl/index.php",
+        "http://kamerlingtuin.nl/images/new/doc/index.php?email=zhang@yunshan-tech.com",
+        "http://dreamhomesrealty.net/includes/css/dropbox/index.php",
+        "http://fitnessgym.com.br/wp-includes/js/outlook/owa/",
+    ],
+)
+def test_the_model_alone_reports_a_link_it_is_sure_of(url: str) -> None:
+    # a compromised site's folder serving a fake mail or parcel page: no cue, no brand host
+    det = SuspiciousUrl(DetectConfig())
+    assert det._cues(url) == []
+    entity, _score, why = det.judge(url) or ("", 0.0, "")
+    assert entity == "SUSPICIOUS_URL" and why.startswith("phishing-url model p=")
+
+
+CHAT_LINKS = (  # ordinary links pasted into business chat, written for this test
+    "https://www.hengtai-valves.com/products/ball-valve-dn50",
+    "https://www.siemens.com/cn/zh/products/automation.html",
+    "https://www.sse.com.cn/disclosure/listedinfo/announcement/",
+    "https://www.szse.cn/disclosure/index.html",
+    "https://github.com/yunshan/gateway-sdk/releases",
+    "https://gitee.com/openharmony/docs",
+    "https://www.zhihu.com/question/31415926",
+    "https://mp.weixin.qq.com/s/3kFq9xZpT2mUv8bQ",
+    "https://docs.qq.com/doc/DSk1aVnRpbWJhZmVz",
+    "https://pan.baidu.com/s/1Qx7r2mZ?pwd=k8s2",
+    "https://www.aliyun.com/product/ecs",
+    "https://help.aliyun.com/zh/oss/user-guide/overview",
+    "https://cloud.tencent.com/document/product/213",
+    "https://www.huaweicloud.com/product/ecs.html",
+    "https://item.jd.com/100038004405.html",
+    "https://detail.tmall.com/item.htm?id=652349872345",
+    "https://www.bilibili.com/video/BV1xx411c7mD",
+    "https://www.36kr.com/p/2345678901234",
+    "https://www.gov.cn/zhengce/content/2024-03/15/content_6939541.htm",
+    "https://www.miit.gov.cn/jgsj/txs/index.html",
+    "https://www.cninfo.com.cn/new/disclosure/stock?stockCode=600519",
+    "https://www.feishu.cn/hc/zh-CN/articles/360024984973",
+    "https://meeting.tencent.com/dm/b8kAxL9pQ",
+    "https://www.dingtalk.com/download",
+    "https://www.yuque.com/yunshan/handbook/onboarding",
+    "https://www.jianshu.com/p/8f2e3c4d5a6b",
+    "https://www.csdn.net/",
+    "https://blog.csdn.net/weixin_43210987/article/details/129876543",
+    "https://www.amap.com/place/B0FFH1ABCD",
+    "https://map.baidu.com/poi/上海虹桥站",
+    "https://www.ctrip.com/",
+    "https://hotels.ctrip.com/hotels/detail/?hotelId=436187",
+    "https://www.12306.cn/index/",
+    "https://www.xiaohongshu.com/explore/64f1a2b3000000001e03",
+    "https://www.douyin.com/video/7234567890123456789",
+    "https://www.nvidia.cn/data-center/a100/",
+    "https://www.schneider-electric.cn/zh/product-range/61118-easy-tesys/",
+    "https://www.abb.com.cn/",
+    "https://www.mi.com/shop/buy/detail?product_id=19270",
+    "https://www.apple.com.cn/iphone/",
+    "https://www.linkedin.com/company/yunshan-tech/",
+    "https://zoom.us/j/98765432101",
+    "https://calendly.com/sales-team/30min",
+    "https://www.notion.so/Q3-roadmap-1a2b3c4d5e6f",
+    "https://drive.google.com/file/d/1AbCdEfGhIjK/view",
+    "https://www.dropbox.com/s/abc123xyz/quote.pdf?dl=0",
+    "https://yunshan.feishu.cn/docx/Tj8mdA2bXo",
+    "https://www.qcc.com/firm/8a3f2b1c9d7e6f5a4b3c.html",
+    "https://www.tianyancha.com/company/3151234567",
+    "https://www.chinatax.gov.cn/chinatax/n810341/index.html",
+)
+
+
+def test_ordinary_chat_links_are_left_alone() -> None:
+    # phishing-url v1 (trained against ISCX's 282 sites only) scored 35 of these >= 0.8
+    det = SuspiciousUrl(DetectConfig(own_domains=["yunshan-tech.com"]))
+    flagged = [(u, v[2]) for u in CHAT_LINKS if (v := det.judge(u)) is not None]
+    assert len(CHAT_LINKS) == 50 and len(flagged) <= 2, flagged
 
 
 def test_an_administrator_can_replace_a_shipped_model(tmp_path: Path) -> None:

@@ -95,6 +95,10 @@ def test_counts_are_not_money(text: str) -> None:
         ("http://10.2.3.4/a", "SUSPICIOUS_URL"),
         ("https://t.cn/A6xYz", "SUSPICIOUS_URL"),
         ("https://xn--80ak6aa92e.com/", "SUSPICIOUS_URL"),
+        # a platform's customer named like a brand is still a look-alike
+        ("https://paypa1.s3.amazonaws.com/login", "LOOKALIKE_URL"),
+        ("https://icloud-find.firebaseapp.com/", "LOOKALIKE_URL"),
+        ("https://secure-paypal.com.evil.cn/x", "LOOKALIKE_URL"),
     ],
 )
 def test_suspicious_urls(url: str, entity: str) -> None:
@@ -114,6 +118,14 @@ def test_suspicious_urls(url: str, entity: str) -> None:
         "https://mail.qq.com/login",
         "https://github.com/org/repo",
         "https://www.example.co.uk/path",
+        # brand names inside a platform's public suffix, or a brand's other domains
+        "https://mybucket.s3.amazonaws.com/report.pdf",
+        "https://fonts.googleapis.com/css?family=Noto+Sans+SC",
+        "https://lh3.googleusercontent.com/a/photo",
+        "https://www.amazon.cn/dp/B07XYZ",
+        "https://www.paypalobjects.com/js/checkout.js",
+        # a brand's name in the middle of a word
+        "https://www.huaweicloud.com/product/ecs.html",
     ],
 )
 def test_ordinary_urls_are_not_flagged(url: str) -> None:

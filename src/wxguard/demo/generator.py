@@ -27,7 +27,7 @@ import orjson
 from ..textview import text_view
 from ..wecom import normalise
 from . import content as C
-from .plants import PLANTS, Plant, PlantContext
+from .plants import ITEM_BEHAVIOUR, PLANTS, Plant, PlantContext
 
 START_MS = 1_790_784_000_000  # 2026-10-01T00:00:00+08:00
 SPAN_MS = 30 * 86_400_000
@@ -344,7 +344,7 @@ def truth_entries(rec: Rec, plant: Plant, items: list[tuple[str, str]]) -> list[
         out.append(
             {
                 "msgid": rec["msgid"],
-                "behaviour": plant.behaviour,
+                "behaviour": ITEM_BEHAVIOUR.get(entity, plant.behaviour),
                 "entity": entity,
                 "match": match,
                 "span": [start, start + len(match)] if start >= 0 else None,

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 Rec = dict[str, Any]
 Items = list[tuple[str, str]]
+# Items that belong to another behaviour than their plant's (a lure link a rogue bot posts)
+ITEM_BEHAVIOUR = {"SUSPICIOUS_URL": "phishing_social_engineering"}
 MsgId = Callable[[int, bool], str]
 
 
@@ -267,10 +269,12 @@ def _unvetted_app(ctx: PlantContext, t: int, msgid: MsgId) -> tuple[Rec, Items]:
         return rec, [("UNVETTED_MINIPROGRAM", user)]
     bot = ctx.co.rogue_bot
     room = rng.choice(ctx.co.rooms[3:-1])
+    link = "https://fanli-bot.cn/r/8823"
     rec = {"msgid": msgid(t, True), "action": "send", "from": bot.id, "tolist": room.members,
            "roomid": room.id, "msgtime": t, "msgtype": "markdown",
-           "info": {"content": "点击领取返利红包 https://fanli-bot.cn/r/8823"}}  # fmt: skip
-    return rec, [("UNVETTED_BOT", bot.id)]
+           "info": {"content": f"点击领取返利红包 {link}"}}  # fmt: skip
+    # the bot's rebate link is a lure too: a phishing item beside the unvetted bot
+    return rec, [("UNVETTED_BOT", bot.id), ("SUSPICIOUS_URL", link)]
 
 
 def _secret(ctx: PlantContext, t: int, msgid: MsgId) -> tuple[Rec, Items]:

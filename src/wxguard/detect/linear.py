@@ -96,6 +96,12 @@ def registrable_domain(url: str) -> str:
     return _psl().privatesuffix(host) or host
 
 
+def public_suffix(host: str) -> str:
+    """``com.cn`` of ``a.b.com.cn``; ``s3.amazonaws.com`` of a bucket's host (the Public
+    Suffix List's private section counts). Empty when the host has no known suffix."""
+    return _psl().publicsuffix(host.lower()) or ""
+
+
 def url_shape(url: str) -> str:
     """A URL with the *identity* of its registrable name replaced by its shape.
 

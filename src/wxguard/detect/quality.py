@@ -12,6 +12,10 @@ often carries a second cue — a phishing link's "立即点击验证"), counted 
 from __future__ import annotations
 
 import json
+import os
+import random
+import re
+import sysconfig
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +26,7 @@ from ..textview import text_view
 from ..wecom import normalise_bytes
 from .api import Finding
 from .engine import Engine
+from .linear import registrable_domain
 
 # Demo truth entity -> the entity types that count as finding it.
 DEMO_ENTITY_MAP: dict[str, tuple[str, ...]] = {
@@ -44,6 +49,7 @@ DEMO_ENTITY_MAP: dict[str, tuple[str, ...]] = {
     "OFF_CHANNEL_PAYMENT": ("OFF_CHANNEL_PAYMENT",),
     "UNAUTHORISED_COMMITMENT": ("UNAUTHORISED_COMMITMENT",),
     "LOOKALIKE_URL": ("LOOKALIKE_URL",),
+    "SUSPICIOUS_URL": ("SUSPICIOUS_URL", "LOOKALIKE_URL"),
     "CREDENTIAL_REQUEST": ("CREDENTIAL_REQUEST",),
     "IMPERSONATION": ("ROLE_CLAIM",),
     "URGENT_PAYMENT_REQUEST": ("URGENT_PAYMENT_REQUEST",),
@@ -202,3 +208,50 @@ def name_spans_score(engine: Engine, docs: Sequence[tuple[str, dict[str, list[tu
         found = engine.scan(items[i : i + 2000]).findings
         pred |= {(f.message_id, f.start, f.end) for f in found if f.entity == "PERSON_NAME"}
     return Score(tp=len(pred & gold), fp=len(pred - gold), fn=len(gold - pred))
+
+
+# Links cited in the documentation of the software installed on this machine: real URLs
+# to thousands of ordinary sites, mostly short (a project's home, its docs, its repository)
+# — the kind of link people paste into chat that the public URL lists lack. Placeholders,
+# templates and local addresses are left out.
+_CITED = re.compile(rb"https?://[A-Za-z0-9._~:/?#@!&()*+,;=%-]+")
+_NOT_A_SITE = re.compile(
+    r"[(){}<>$\\\[\]\"'`|^]|%s|\.\.\.|localhost|127\.0\.0\.1|\bexample\.(?:com|org|net)\b"
+    r"|\b(?:foo|bar|xxx)\.|your[-_]?(?:domain|site|server|host)",
+    re.IGNORECASE,
+)
+_SITE = re.compile(r"https?://[a-z0-9.-]+\.[a-z]{2,}(?:[/:?#]|$)", re.IGNORECASE)
+
+
+def cited_links(roots: Iterable[Path], per_site: int = 30, seed: int = 7) -> list[str]:
+    """Distinct links found in the files under ``roots``, at most ``per_site`` per
+    registrable domain (a fixed, seeded choice), so no site dominates."""
+    found: set[str] = set()
+    for root in roots:
+        for dirpath, _dirs, files in os.walk(root):
+            for name in files:
+                try:
+                    data = (Path(dirpath) / name).read_bytes()
+                except OSError:
+                    continue
+                for m in _CITED.finditer(data):
+                    url = m.group().decode("ascii", "replace").rstrip(".,;:")
+                    if len(url) <= 300 and _SITE.match(url) and not _NOT_A_SITE.search(url):
+                        found.add(url)
+    by_site: dict[str, list[str]] = {}
+    for url in sorted(found):
+        by_site.setdefault(registrable_domain(url), []).append(url)
+    rng = random.Random(seed)
+    out: list[str] = []
+    for _site, urls in sorted(by_site.items()):
+        rng.shuffle(urls)
+        out += urls[:per_site]
+    return out
+
+
+def documentation_roots() -> list[Path]:
+    """Where installed software keeps its documentation and metadata: Debian's
+    ``/usr/share/doc`` and the running Python's standard and site libraries."""
+    paths = sysconfig.get_paths()
+    roots = [Path("/usr/share/doc"), Path(paths["stdlib"]), Path(paths["purelib"])]
+    return [r for r in dict.fromkeys(roots) if r.is_dir()]
