@@ -4,6 +4,7 @@ fake of WeCom's HTTP APIs on loopback (tests/wecomfix.py)."""
 from __future__ import annotations
 
 import ctypes.util
+import json
 import random
 import signal
 import subprocess
@@ -384,6 +385,48 @@ def test_a_wrong_private_key_for_a_version_quarantines_instead_of_guessing(
     rep = env.cycle()
     assert rep.pull.counts.imported == 10 and rep.pull.counts.quarantined == 20
     assert any("publickey_ver 2" in r for r in rep.pull.counts.reasons)
+
+
+def test_quarantine_retry_with_capture_archives_records_of_a_corrected_key(
+    env: Env, corpus: Path
+) -> None:
+    recs = demo_records(corpus)[:60]
+    env.fx.add(recs[:10], ver=1)
+    env.fx.add(recs[10:], ver=2)
+    env.fx.write()
+    env.config(keys={1: env.fx.keys[1], 2: new_rsa()})  # the wrong key for version 2
+    assert env.cycle(media=False).pull.counts.quarantined == 50
+    fx = env.fx.env()
+
+    def retry(*extra: str) -> dict[str, Any]:
+        r = run_cli("quarantine", "retry", *extra, "--format", "json", data=env.data, env=fx)
+        return dict(json.loads(r.stdout))
+
+    # without --capture the encrypted records are named, not tried
+    plain = retry()
+    assert plain["tried"] == 0 and list(plain["skipped"].values()) == [50]
+    assert "retry with --capture" in next(iter(plain["skipped"]))
+    # with the key still wrong they stay, with the reason
+    still = retry("--capture")
+    assert (still["tried"], still["archived"], still["still"]) == (50, 0, 50)
+    assert all("publickey_ver 2" in why for why in still["reasons"])
+    env.config(keys={1: env.fx.keys[1], 2: env.fx.keys[2]})  # corrected
+    fixed = retry("--capture")
+    unique = len({r["msgid"] for r in recs[10:]})
+    assert (fixed["tried"], fixed["still"]) == (50, 0) and fixed["archived"] == 50
+    with Archive.open(env.data) as a:
+        assert a.conn.execute("SELECT count(*) FROM quarantine").fetchone()[0] == 0
+        archived = a.conn.execute("SELECT count(*) FROM messages").fetchone()[0]
+        assert archived == len({r["msgid"] for r in recs[:10]}) + unique
+        # media of the retried messages are queued for download, as a pull does
+        media = [r for r in recs[10:] if r.get("msgtype") in ("image", "file", "voice", "video")]
+        queued = a.conn.execute("SELECT count(*) FROM media_queue").fetchone()[0]
+        assert media and queued >= len(media)
+        st = status(a, load_wecom(env.data), int(time.time() * 1000))
+        assert st.quarantined == 0
+        assert verify(a).ok
+    # the fetcher then downloads them
+    assert env.cycle().media.done >= len(media)
 
 
 # ------------------------------------------------------------------ crash safety

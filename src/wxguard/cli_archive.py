@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from pathlib import Path
-from typing import IO, Annotated, Any
+from typing import IO, TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -28,6 +28,9 @@ from .cli import (
     out,
 )
 from .inputs import COMPRESSORS
+
+if TYPE_CHECKING:
+    from .capture.pull import Puller
 
 
 @app.command("export")
@@ -110,6 +113,27 @@ def quarantine_cmd(
     )
 
 
+def _retry_errors(capture: bool) -> AbstractContextManager[None]:
+    if not capture:
+        return errors()
+    from .cli_capture import _errors  # the connector's and the SDK's errors too
+
+    return _errors()
+
+
+def _capture_puller(stack: ExitStack, a: Archive, config: Path | None) -> Puller:
+    """The capture's puller (its keys and an SDK handle) for ``retry --capture``."""
+    from .capture.config import load_wecom
+    from .capture.pull import Puller
+    from .capture.run import open_sdk
+
+    conn = load_wecom(a.data_dir, config)
+    sdk = stack.enter_context(open_sdk(conn))
+    puller = Puller(a, conn, sdk, workers=1)
+    stack.callback(puller.close)
+    return puller
+
+
 @quarantine_app.command("retry")
 def quarantine_retry(
     data: DataOpt = None,
@@ -120,16 +144,33 @@ def quarantine_retry(
         str,
         typer.Option(help="Only inputs whose name starts with this (e.g. file:/srv/pulls/)"),
     ] = "",
+    capture: Annotated[
+        bool,
+        typer.Option(
+            "--capture",
+            help="Also retry the WeCom capture's records kept encrypted (a wrong private key "
+            "for their publickey_ver), with the connector's keys and SDK",
+        ),
+    ] = False,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="Connector settings for --capture (default DATA/wecom.toml)"),
+    ] = None,
     output: FormatOpt = OutputFormat.text,
 ) -> None:
     """Archive the quarantined records that can be read now (after an upgrade or a fix);
     the others stay, with their reasons. Audited."""
     from .requeue import retry
 
-    with errors(), Archive.open(resolve_data_dir(data), write=True) as a, _progress() as bar:
+    d = resolve_data_dir(data)
+    if config is not None and not capture:
+        fail("--config names the connector for --capture; add --capture")
+    with _retry_errors(capture), Archive.open(d, write=True) as a, ExitStack() as stack:
+        puller = _capture_puller(stack, a, config) if capture else None
+        bar = stack.enter_context(_progress())
         total = a.conn.execute("SELECT count(*) FROM quarantine").fetchone()[0]
         task = bar.add_task("retrying", total=total or None)
-        rep = retry(a, source, stream, progress=_advance(bar, task))
+        rep = retry(a, source, stream, progress=_advance(bar, task), capture=puller)
     if output == OutputFormat.json:
         _print_json(rep.as_dict())
         return

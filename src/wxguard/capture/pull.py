@@ -377,6 +377,51 @@ class Puller:
                 (now, now, now, self.c.stream),
             )
 
+    # -------------------------------------------------------------- quarantine retry
+
+    def open_kept(self, raws: list[bytes]) -> list[bytes | str]:
+        """The plaintext of each encrypted record kept in the quarantine, or why it still
+        cannot be read (``wxguard quarantine retry --capture``, after a private key was
+        corrected: a wrong key for a version quarantines instead of stopping)."""
+        out: list[bytes | str] = []
+        todo: list[tuple[int, int, str, str]] = []  # (index, publickey_ver, key, message)
+        for i, raw in enumerate(raws):
+            try:
+                rec = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                out.append("the kept record is not JSON")
+                continue
+            f = _record_fields(rec, i)
+            if isinstance(f, str):
+                out.append(f)
+                continue
+            _seq, _msgid, ver, ekey, emsg = f
+            if ver not in self.c.keys:
+                out.append(f"{self.c.path.name} has no private key for publickey_ver {ver}")
+                continue
+            out.append(b"")
+            todo.append((i, ver, ekey, emsg))
+        keys = self.unwrapper.unwrap([(ver, ekey) for _, ver, ekey, _ in todo])
+        for (i, ver, _ekey, emsg), key in zip(todo, keys, strict=True):
+            if isinstance(key, str):
+                out[i] = key
+                continue
+            try:
+                out[i] = self.sdk.decrypt_data(key, emsg.encode("ascii", "replace"))
+            except SdkError as e:
+                out[i] = f"{e} (record of publickey_ver {ver})"
+        return out
+
+    def after_retry(self, sealed: list[tuple[int, Message]], left_quarantine: int) -> None:
+        """In the retry's transaction: what a page does for its messages (media to fetch,
+        members, consent), and the stream's quarantine count goes down."""
+        _newest, refusals = self._message_effects(sealed, PullReport())
+        self.a.conn.execute(
+            "UPDATE capture_state SET quarantined = max(0, quarantined - ?), "
+            "refusals = refusals + ? WHERE stream = ?",
+            (left_quarantine, refusals, self.c.stream),
+        )
+
     def _after_seal(
         self,
         sealed: list[tuple[int, Message]],
@@ -386,6 +431,31 @@ class Puller:
         report: PullReport,
     ) -> None:
         """In the page's transaction: media to fetch, health, gaps, consent."""
+        conn, now, stream = self.a.conn, self._now_ms(), self.c.stream
+        newest, refusals = self._message_effects(sealed, report)
+        gaps, missing, prev = [], 0, start
+        for s in seqs:
+            if prev and s > prev + 1:
+                gaps.append((stream, prev, s, now))
+                missing += s - prev - 1
+            prev = max(prev, s)
+        if gaps:
+            conn.executemany("INSERT OR IGNORE INTO capture_gaps VALUES (?, ?, ?, ?)", gaps)
+        conn.execute(
+            "UPDATE capture_state SET last_seq = max(last_seq, ?), last_pull_at = ?, "
+            "last_ok_at = ?, newest_msg_at = max(coalesce(newest_msg_at, 0), ?), "
+            "backlog_msg_at = ?, records = records + ?, quarantined = quarantined + ?, "
+            "missing_seqs = missing_seqs + ?, refusals = refusals + ?, failures = 0, "
+            "error_code = 0, error = '' WHERE stream = ?",
+            (prev, now, now, newest, newest or None, len(seqs), quarantined, missing,
+             refusals, stream),
+        )  # fmt: skip
+
+    def _message_effects(
+        self, sealed: list[tuple[int, Message]], report: PullReport
+    ) -> tuple[int, int]:
+        """Media to fetch, members seen and consent changes of newly sealed messages;
+        returns (newest sent_at, refusals)."""
         conn, now, stream = self.a.conn, self._now_ms(), self.c.stream
         media_rows = []
         members: dict[bytes, tuple[int, int]] = {}
@@ -444,23 +514,7 @@ class Puller:
                 "checked_at = excluded.checked_at WHERE excluded.changed_at >= consent.changed_at",
                 consent,
             )
-        gaps, missing, prev = [], 0, start
-        for s in seqs:
-            if prev and s > prev + 1:
-                gaps.append((stream, prev, s, now))
-                missing += s - prev - 1
-            prev = max(prev, s)
-        if gaps:
-            conn.executemany("INSERT OR IGNORE INTO capture_gaps VALUES (?, ?, ?, ?)", gaps)
-        conn.execute(
-            "UPDATE capture_state SET last_seq = max(last_seq, ?), last_pull_at = ?, "
-            "last_ok_at = ?, newest_msg_at = max(coalesce(newest_msg_at, 0), ?), "
-            "backlog_msg_at = ?, records = records + ?, quarantined = quarantined + ?, "
-            "missing_seqs = missing_seqs + ?, refusals = refusals + ?, failures = 0, "
-            "error_code = 0, error = '' WHERE stream = ?",
-            (prev, now, now, newest, newest or None, len(seqs), quarantined, missing,
-             refusals, stream),
-        )  # fmt: skip
+        return newest, refusals
 
     # -------------------------------------------------------------- until caught up
 
