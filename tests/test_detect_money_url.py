@@ -16,7 +16,7 @@ from wxguard.detect.money import (
     money_matches,
     to_fen,
 )
-from wxguard.detect.url import SuspiciousUrl, skeleton
+from wxguard.detect.url import MAX_LINKS, SuspiciousUrl, skeleton
 
 OWN = DetectConfig(own_domains=["yunshan-tech.com"], builtin_lexicons=False)
 
@@ -151,3 +151,12 @@ def test_verdicts_kept_per_host_equal_a_fresh_judgement(links: list[tuple[str, s
     for host, path in links:
         url = f"https://{host}{path}"
         assert shared.judge(url) == SuspiciousUrl(OWN).judge(url), url
+
+
+def test_links_judged_per_message_are_bounded() -> None:
+    # a crafted text of many distinct look-alike links costs at most MAX_LINKS judgements
+    det = SuspiciousUrl(DetectConfig(own_domains=["yunshan-tech.com"]))
+    text = " ".join(f"https://yunshan-tech.com.v{n}.cn/auth" for n in range(MAX_LINKS + 500))
+    found = Engine([det], lambda v: v).scan([("m", text)]).findings
+    assert len(found) == MAX_LINKS and {f.entity for f in found} == {"LOOKALIKE_URL"}
+    assert max(f.end for f in found) < text.index(f".v{MAX_LINKS}.cn")  # the first ones
