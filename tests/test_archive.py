@@ -496,6 +496,31 @@ def test_worker_processes_archive_what_one_process_does(
         other.close()
 
 
+def test_quarantine_retry_reads_records_under_the_source_they_were_read_under(
+    archive: Archive, data_dir: Path, tmp_path: Path
+) -> None:
+    src = tmp_path / "acme.jsonl"
+    src.write_bytes(BAD_LINES[1] + b"\n" + BAD_LINES[0] + b"\n")
+    s = Sealer(archive)
+    ingest_file(archive, s, src, source="acme")
+    (kept,) = archive.conn.execute("SELECT source FROM quarantine").fetchall()
+    assert kept == ("acme",)  # the broken line, with the source it was read under
+    # a record an older wxguard refused under --source acme (simulated), and one kept
+    # before the archive recorded sources
+    stream = f"file:{src.resolve()}"
+    s.begin()
+    s._quarantine(stream, "line 7", "refused by an older wxguard", BAD_LINES[5], 0, "acme")
+    s._quarantine(stream, "line 8", "refused", BAD_LINES[0].replace(b"ok-1", b"ok-9"), 0)
+    archive.commit()
+    archive.close()
+    rep = json.loads(run_cli("quarantine", "retry", "--format", "json", data=data_dir).stdout)
+    assert (rep["archived"], rep["still"]) == (2, 1)
+    with Archive.open(data_dir) as a:
+        ids = {m.id for b in opened_batches(a, 0) for _, _, m in b}
+    # not wecom:ok-2, which a retry under the default source would have made of it
+    assert ids == {"acme:ok-1", "acme:ok-2", "wecom:ok-9"}
+
+
 def test_quarantine_retry_archives_what_can_be_read_now(
     archive: Archive, data_dir: Path, tmp_path: Path
 ) -> None:

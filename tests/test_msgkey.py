@@ -124,6 +124,7 @@ def test_an_archive_from_before_the_keys_is_migrated(data_dir: Path, demo: Path)
         INSERT INTO messages SELECT * FROM old;
         DROP TABLE old;
         CREATE INDEX messages_by_conv ON messages (conv_fp, sent_at, seq);
+        ALTER TABLE quarantine DROP COLUMN source;
         PRAGMA user_version = 6;
         COMMIT;
         """
@@ -132,6 +133,8 @@ def test_an_archive_from_before_the_keys_is_migrated(data_dir: Path, demo: Path)
     a = Archive.open(data_dir, write=True)
     try:
         assert a.conn.execute("PRAGMA user_version").fetchone()[0] == LATEST
+        columns = [r[1] for r in a.conn.execute("PRAGMA table_info(quarantine)")]
+        assert columns[-1] == "source"  # step 8
         assert a.conn.execute("SELECT count(*) FROM message_keys").fetchone()[0] == DEMO_MESSAGES
         assert verify(a).ok
         a.conn.execute("DELETE FROM cursors")

@@ -138,8 +138,12 @@ def _capture_puller(stack: ExitStack, a: Archive, config: Path | None) -> Puller
 def quarantine_retry(
     data: DataOpt = None,
     source: Annotated[
-        str, typer.Option(help="Source of WeCom records, as given to `wxguard ingest --source`")
-    ] = "wecom",
+        str | None,
+        typer.Option(
+            help="Source of WeCom records quarantined before wxguard kept the source they were "
+            "read under (default: as kept, else wecom)"
+        ),
+    ] = None,
     stream: Annotated[
         str,
         typer.Option(help="Only inputs whose name starts with this (e.g. file:/srv/pulls/)"),

@@ -279,7 +279,7 @@ def ingest_file(
     damage: list[DamagedInput] = []
     records = _until_damaged(records, damage)
     decoder = interchange.Decoder(path.parent) if fmt == "jsonl" else None
-    batch, nbytes, last_pos = Batch(), 0, start
+    batch, nbytes, last_pos = Batch(source=source), 0, start
     sealer.begin()
     gc_was_enabled = gc.isenabled()
     gc.disable()  # ingest builds no reference cycles; GC scans of held batches cost ~half the time
@@ -304,7 +304,7 @@ def ingest_file(
                 report.counts.add(sealer.commit(batch))
                 if progress:
                     progress(consumed[0]() if consumed else last_pos)
-                batch, nbytes = Batch(), 0
+                batch, nbytes = Batch(source=source), 0
                 sealer.begin()
         batch.cursor = (stream, f"{last_pos};head={head}")
         report.counts.add(sealer.commit(batch))

@@ -72,34 +72,37 @@ def _why_not(stream: str, raw: bytes, capture: Puller | None) -> str:
 
 def retry(
     a: Archive,
-    source: str = "wecom",
+    source: str | None = None,
     stream_prefix: str = "",
     actor: str = "",
     progress: Callable[[int], None] | None = None,
     capture: Puller | None = None,
 ) -> RetryReport:
     """Try every quarantined record (of streams starting with ``stream_prefix``) again;
-    with ``capture``, its stream's encrypted records too."""
+    with ``capture``, its stream's encrypted records too. Each WeCom record is read under
+    the source it was quarantined under; ``source`` (default ``wecom``) is for rows kept
+    before the archive recorded it."""
     rep = RetryReport()
     sealer = Sealer(a)
     rows = a.conn.execute(
-        "SELECT id, stream, locator, enc FROM quarantine WHERE stream >= ? AND stream < ? "
-        "ORDER BY stream, id",
+        "SELECT id, stream, locator, enc, source FROM quarantine WHERE stream >= ? "
+        "AND stream < ? ORDER BY stream, source, id",
         (stream_prefix, stream_prefix + "\U0010ffff"),
     ).fetchall()
     i = 0
-    while i < len(rows):  # one input stream per transaction, CHUNK records at most
+    while i < len(rows):  # one input stream and source per transaction, CHUNK records at most
         j = i + 1
-        while j < len(rows) and j - i < CHUNK and rows[j][1] == rows[i][1]:
+        key = (rows[i][1], rows[i][4])
+        while j < len(rows) and j - i < CHUNK and (rows[j][1], rows[j][4]) == key:
             j += 1
-        _retry_chunk(a, sealer, rows[i:j], source, rep, capture)
+        _retry_chunk(a, sealer, rows[i:j], rows[i][4] or source or "wecom", rep, capture)
         i = j
         if progress:
             progress(i)
     if rep.tried:
         with a.transaction():
             detail = {"tried": rep.tried, "archived": rep.archived, "still": rep.still,
-                      "source": source, "streams": stream_prefix or "all",
+                      "source": source or "as recorded", "streams": stream_prefix or "all",
                       "capture": capture.c.stream if capture else ""}  # fmt: skip
             audit.record(a, actor or audit.current_actor(), "quarantine-retry", "quarantine",
                          detail)  # fmt: skip
@@ -107,15 +110,15 @@ def retry(
 
 
 def _retry_chunk(
-    a: Archive, sealer: Sealer, rows: list[tuple[int, str, str, bytes]], source: str,
+    a: Archive, sealer: Sealer, rows: list[tuple[int, str, str, bytes, str]], source: str,
     rep: RetryReport, capture: Puller | None,
 ) -> None:  # fmt: skip
-    batch = Batch(stream=rows[0][1])
+    batch = Batch(stream=rows[0][1], source=source)
     resolved: list[int] = []
     locked: list[tuple[int, bytes]] = []  # encrypted capture records, opened together
     sealer.begin()
     try:
-        for qid, stream, locator, enc in rows:
+        for qid, stream, locator, enc, _source in rows:
             raw = open_sealed(a.keys.records, enc, quarantine_aad(stream, locator))
             why = _why_not(stream, raw, capture)
             if why:

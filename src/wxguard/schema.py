@@ -437,6 +437,11 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     INSERT INTO message_keys SELECT wx_msgkey(source_msg_id), seq FROM messages ORDER BY 1, 2
     """,
+    # 8: the source a quarantined record was read under (``ingest --source``), so
+    # ``quarantine retry`` archives it under the same one; '' for rows kept before
+    """
+    ALTER TABLE quarantine ADD COLUMN source TEXT NOT NULL DEFAULT ''
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

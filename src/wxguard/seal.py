@@ -107,6 +107,8 @@ class Batch:
     # The input records are quarantined under when there is no cursor (a retry of the
     # quarantine itself: see requeue.py).
     stream: str = ""
+    # The source WeCom records were read under, kept with quarantined ones for a retry.
+    source: str = ""
     # Called in the batch's transaction with (seq, message) of each newly sealed message,
     # for rows that must commit with them (media downloads to do, capture health).
     on_sealed: Callable[[list[tuple[int, Message]]], None] | None = None
@@ -404,7 +406,7 @@ class Sealer:
             batch.on_sealed([(first + k, m) for k, m in enumerate(todo_msgs)])
         for locator, reason, raw in quarantine:
             self._quarantine(batch.cursor[0] if batch.cursor else batch.stream, locator, reason,
-                             raw, now)  # fmt: skip
+                             raw, now, batch.source)  # fmt: skip
             counts.quarantined += 1
             counts.reasons[reason] = counts.reasons.get(reason, 0) + 1
         if batch.cursor is not None:
@@ -418,13 +420,15 @@ class Sealer:
 
     # ------------------------------------------------------------------ directory
 
-    def _quarantine(self, stream: str, locator: str, reason: str, raw: bytes, now: int) -> None:
+    def _quarantine(
+        self, stream: str, locator: str, reason: str, raw: bytes, now: int, source: str = ""
+    ) -> None:
         keep = raw[:MAX_QUARANTINE_KEEP]
         aad = quarantine_aad(stream, locator)
         self.a.conn.execute(
-            "INSERT INTO quarantine (stream, locator, reason, enc, at) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (stream, locator) DO NOTHING",
-            (stream, locator, reason, seal(self.a.keys.records, keep, aad), now),
+            "INSERT INTO quarantine (stream, locator, reason, enc, at, source) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (stream, locator) DO NOTHING",
+            (stream, locator, reason, seal(self.a.keys.records, keep, aad), now, source),
         )
 
     def _upsert_participant(self, p: Participant) -> None:

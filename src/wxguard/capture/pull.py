@@ -308,8 +308,8 @@ class Puller:
                 break
         keys = self.unwrapper.unwrap([(g[2], g[3]) for g in good])
         unwrapped = dict(zip((g[0] for g in good), keys, strict=True))
-        batch = Batch()
         source = self.c.cfg.pull.source
+        batch = Batch(source=source)
         last = start
         for i, f in enumerate(fields):
             if isinstance(f, str):
