@@ -69,9 +69,6 @@ BRANDS: dict[str, tuple[str, ...]] = {
     "fedex": ("fedex.com",),
     "sfexpress": ("sf-express.com",),
 }  # fmt: skip
-# Official domains of platforms whose customers get names under them are listed in the
-# Public Suffix List's private section (mybucket.s3.amazonaws.com, fonts.googleapis.com):
-# a brand's name inside such a suffix was not chosen by whoever registered the link.
 SHORTENERS = frozenset(
     ("t.cn", "dwz.cn", "url.cn", "suo.im", "m6z.cn", "bit.ly", "tinyurl.com", "goo.gl", "is.gd",
      "t.co", "ow.ly", "buff.ly", "rebrand.ly", "cutt.ly", "s.id", "rb.gy", "shorturl.at")
@@ -240,6 +237,9 @@ class SuspiciousUrl(Detector):
         if host in SHORTENERS or registrable in SHORTENERS:
             return "SUSPICIOUS_URL", 0.6, f"link shortener {registrable} hides the destination"
         tail = f"; path asks to {lure}" if lure else ""
+        # Look-alikes are looked for in the labels the registrant chose. Platforms whose
+        # customers get names under them are public suffixes in the PSL's private section
+        # (mybucket.s3.amazonaws.com, fonts.googleapis.com): the brand in those was not chosen.
         suffix = public_suffix(host)
         chosen = host[: -len(suffix) - 1] if suffix and host.endswith("." + suffix) else ""
         looks = _Looks.of(chosen, registrable, shown if shown != host else None)
