@@ -16,7 +16,7 @@ import hashlib
 import math
 import re
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -93,13 +93,21 @@ class LinearModel:
 def registrable_domain(url: str) -> str:
     """``login-verify.cn`` of ``https://a.yunshan-tech.com.login-verify.cn/x`` (PSL, offline)."""
     host = (urlsplit(url if "://" in url else "http://" + url).hostname or "").lower()
-    return _psl().privatesuffix(host) or host
+    return _suffixes(host)[0]
 
 
 def public_suffix(host: str) -> str:
     """``com.cn`` of ``a.b.com.cn``; ``s3.amazonaws.com`` of a bucket's host (the Public
     Suffix List's private section counts). Empty when the host has no known suffix."""
-    return _psl().publicsuffix(host.lower()) or ""
+    return _suffixes(host.lower())[1]
+
+
+@lru_cache(maxsize=1 << 16)
+def _suffixes(host: str) -> tuple[str, str]:
+    """(registrable domain, public suffix) of a lower-case host. Kept per host: a chat's
+    links share a few hosts, and each look-up walks the list's labels (~5 µs)."""
+    psl = _psl()
+    return psl.privatesuffix(host) or host, psl.publicsuffix(host) or ""
 
 
 def url_shape(url: str) -> str:
@@ -111,8 +119,7 @@ def url_shape(url: str) -> str:
     """
     parts = urlsplit(url if "://" in url else "http://" + url)
     host = (parts.hostname or "").lower()
-    reg = _psl().privatesuffix(host) or host
-    pub = _psl().publicsuffix(host) or ""
+    reg, pub = _suffixes(host)
     sub = host[: -len(reg)].rstrip(".") if host.endswith(reg) else ""
     name = reg[: -len(pub)].rstrip(".") if pub and reg.endswith(pub) else reg
     shape = (
