@@ -125,6 +125,25 @@ def test_the_model_alone_reports_a_link_it_is_sure_of(url: str) -> None:
     assert entity == "SUSPICIOUS_URL" and why.startswith("phishing-url model p=")
 
 
+def test_the_model_alone_threshold_is_a_setting(tmp_path: Path) -> None:
+    from wxguard.detect.scan import data_dir_config
+
+    url = "http://dreamhomesrealty.net/includes/css/dropbox/index.php"  # p ~ 1.0, no cue
+    default = SuspiciousUrl(data_dir_config(tmp_path))
+    assert default.judge(url) is not None and default.version == "3"
+    (tmp_path / "detect.toml").write_text("url_model_alone = false\n", "utf-8")
+    never = SuspiciousUrl(data_dir_config(tmp_path))
+    # only beside a cue now, and the version says so (the next scan looks again)
+    assert never.judge(url) is None and never.version == "3+alone0"
+    assert never.judge(url.replace("index.php", "login.php")) is not None
+    (tmp_path / "detect.toml").write_text("url_model_alone = 0.5\n", "utf-8")
+    assert SuspiciousUrl(data_dir_config(tmp_path)).version == "3+alone0.5"
+    for bad in ("0.2", "2", '"high"', "true"):
+        (tmp_path / "detect.toml").write_text(f"url_model_alone = {bad}\n", "utf-8")
+        with pytest.raises(DetectorError, match=r"url_model_alone' must be a score from 0\.5"):
+            data_dir_config(tmp_path)
+
+
 CHAT_LINKS = (  # ordinary links pasted into business chat, written for this test
     "https://www.hengtai-valves.com/products/ball-valve-dn50",
     "https://www.siemens.com/cn/zh/products/automation.html",

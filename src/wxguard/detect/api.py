@@ -96,6 +96,9 @@ class DetectConfig:
     keyed_hash: Callable[[bytes], bytes] | None = None
     # model name -> a user-provided model file replacing the shipped one (detect.toml [models])
     models: dict[str, Path] = field(default_factory=dict)
+    # url.suspicious reports its model's score alone from here (None: the default; 0: never,
+    # only beside a cue in the link). detect.toml ``url_model_alone``.
+    url_model_alone: float | None = None
 
 
 # Separators people put inside numbers, to read them or to dodge filters (``138 0013-8000``).

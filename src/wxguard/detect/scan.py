@@ -67,7 +67,7 @@ def data_dir_config(data_dir: Path, extra_lexicons: Sequence[Path] = ()) -> Dete
         doc = tomllib.loads(path.read_text("utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
         raise DetectorError(f"{path}: cannot read detection settings: {e}") from None
-    unknown = sorted(set(doc) - {"own_domains", "models"})
+    unknown = sorted(set(doc) - {"own_domains", "models", "url_model_alone"})
     if unknown:
         raise DetectorError(f"{path}: unknown key(s) {', '.join(unknown)}")
     models = doc.get("models", {})
@@ -86,6 +86,17 @@ def data_dir_config(data_dir: Path, extra_lexicons: Sequence[Path] = ()) -> Dete
             f"{path}: key 'own_domains' must be a list of domains like [\"example.com\"]"
         )
     cfg.own_domains = list(own)
+    if "url_model_alone" in doc:
+        alone = doc["url_model_alone"]
+        if alone is False:
+            cfg.url_model_alone = 0.0
+        elif isinstance(alone, int | float) and not isinstance(alone, bool) and 0.5 <= alone <= 1:
+            cfg.url_model_alone = float(alone)
+        else:
+            raise DetectorError(
+                f"{path}: key 'url_model_alone' must be a score from 0.5 to 1 (the phishing-url "
+                f"model's score reported without another cue) or false (never), not {alone!r}"
+            )
     return cfg
 
 

@@ -79,9 +79,10 @@ _LURE_PATH = ("login", "signin", "logon", "verify", "auth", "account", "password
 
 
 SAFE = ("", 0.0, "the company's own or a brand's official domain")
-# The model's score above which a link is reported without another cue. Chosen on the
-# held-out sites (docs/detectors.md, Quality): 0.8 flags 1.4% of the links cited in
-# software documentation and finds 81% of held-out phishing; 0.5 would flag 3.2%.
+# The model's score above which a link is reported without another cue (detect.toml
+# ``url_model_alone`` changes it). Chosen on the held-out sites (docs/detectors.md,
+# Quality): 0.8 flags 1.4% of the links cited in software documentation and finds 81% of
+# held-out phishing; 0.5 would flag 3.2%.
 MODEL_ALONE = 0.8
 # Links judged per message. A chat message carries a few; a pasted dump or a crafted 10 MB
 # text can carry 250,000 distinct ones, ~100 µs each on first sight (half a minute).
@@ -137,6 +138,10 @@ class SuspiciousUrl(Detector):
             self.targets.setdefault(brand, domains)
         self._skeletons = {name: skeleton(name) for name in self.targets}
         self.model = shipped_model("phishing-url", config.models)
+        alone = config.url_model_alone
+        self.alone = MODEL_ALONE if alone is None else alone or float("inf")
+        if alone is not None and alone != MODEL_ALONE:  # another setting, other findings
+            self.version = f"{type(self).version}+alone{alone:g}"  # type: ignore[misc]
         self._seen: dict[str, tuple[str, float, str] | None] = {}  # links repeat a lot in chat
         self._by_host: dict[tuple[str, str], tuple[str, float, str] | None] = {}
 
@@ -178,7 +183,7 @@ class SuspiciousUrl(Detector):
         cues = self._cues(url)
         if cues:
             why = f"phishing-url model p={p:.3f} with {', '.join(cues)}"
-        elif p >= MODEL_ALONE:
+        elif p >= self.alone:
             why = f"phishing-url model p={p:.3f}"
         else:
             return None
