@@ -198,9 +198,24 @@ def test_a_read_only_copy_can_be_verified_and_read(tmp_path: Path, demo: Path) -
             a.close()  # and a copy of the closed archive: no WAL, nothing to replay
             shutil.copytree(data, media / "closed")
             assert not (media / "closed" / f"{DB}-wal").exists()
+            # a backup made by the wxguard before the quarantine kept sources (schema 7),
+            # and one too old to read without migrating
+            for name, script in (
+                ("v7", "ALTER TABLE quarantine DROP COLUMN source; PRAGMA user_version = 7;"),
+                ("v5", "PRAGMA user_version = 5;"),
+            ):
+                shutil.copytree(data, media / name)
+                c = sqlite3.connect(media / name / DB)
+                c.executescript(script)
+                c.close()
             subprocess.run(["mount", "-o", "remount,ro", str(media)], check=True)
             _check_read_only_copy(media / "busy", demo)
             _check_read_only_copy(media / "closed", demo)
+            _check_read_only_copy(media / "v7", demo)
+            old = run_cli("stats", data=media / "v5", check=False)
+            assert old.returncode == 1 and "Traceback" not in old.stderr
+            assert "schema version 5 needs an upgrade" in old.stderr
+            assert "open a writable copy of it once" in old.stderr
     finally:
         a.close()
 

@@ -32,7 +32,7 @@ from .crypto import KeyProblem, key_id, load_kek, new_key, write_key_file
 from .keyring import KeyRing
 from .ledger import GENESIS, Frontier, chain_next, sign_checkpoint
 from .msgkey import dedupe_key
-from .schema import migrate
+from .schema import check_readable, migrate
 
 DB_NAME = "archive.db"
 CONFIG_NAME = "wxguard.toml"
@@ -69,13 +69,17 @@ class Checkpoint:
     signature: bytes
 
 
+def _read_only(path: Path, write: bool) -> bool:
+    return not write and not os.access(path.parent, os.W_OK)
+
+
 def _connect(path: Path, write: bool = True) -> sqlite3.Connection:
     """Open the archive database. A reader whose data directory it cannot write to (a
     backup on read-only media, a snapshot) opens it read-only: SQLite needs to write the
     shared-memory file beside a WAL database otherwise."""
     target: str | Path = path
     uri = False
-    if not write and not os.access(path.parent, os.W_OK):
+    if _read_only(path, write):
         wal = path.with_name(path.name + "-wal")
         # Nobody can be writing there: without a WAL to replay the file is all there is.
         mode = "ro" if wal.exists() and wal.stat().st_size else "ro&immutable=1"
@@ -201,7 +205,10 @@ class Archive:
         kek = load_kek(str(ref), data_dir)
         conn = _connect(db, write)
         try:
-            migrate(conn)
+            if _read_only(db, write):
+                check_readable(conn)  # it cannot be migrated
+            else:
+                migrate(conn)
             row = conn.execute("SELECT value FROM meta WHERE key = 'kek_id'").fetchone()
         except sqlite3.DatabaseError as e:
             conn.close()

@@ -445,16 +445,36 @@ MIGRATIONS: list[str] = [
 ]
 
 LATEST = len(MIGRATIONS)
+# The oldest schema this code reads without migrating: a read-only copy (a backup on
+# read-only media) cannot be migrated, and the steps since only add what writers use.
+READABLE_FROM = 7
 
 
-def migrate(conn: sqlite3.Connection) -> int:
-    """Apply pending steps, each in its own transaction; returns the resulting version."""
+def _version(conn: sqlite3.Connection) -> int:
     (version,) = conn.execute("PRAGMA user_version").fetchone()
     if version > LATEST:
         raise RuntimeError(
             f"archive schema version {version} is newer than this wxguard ({LATEST}); "
             "upgrade wxguard"
         )
+    return int(version)
+
+
+def check_readable(conn: sqlite3.Connection) -> int:
+    """For a connection that cannot write: the schema version, if this code can read it."""
+    version = _version(conn)
+    if version < READABLE_FROM:
+        raise RuntimeError(
+            f"archive schema version {version} needs an upgrade to {LATEST}, which a read-only "
+            "copy cannot take: open a writable copy of it once, or read it with the wxguard "
+            "that wrote it"
+        )
+    return version
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Apply pending steps, each in its own transaction; returns the resulting version."""
+    version = _version(conn)
     for step in range(version, LATEST):
         conn.execute("BEGIN IMMEDIATE")
         try:
