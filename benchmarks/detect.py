@@ -48,6 +48,12 @@ _CJK = (
     "次品式活设及管特件长求老头基资边流路级少图山统接知较将组见计别她手角期根论运农指"
     "几九区强放决西被干做必战先回则任取据处理"
 )
+# The hundred commonest Chinese surnames, for generated customer names.
+_SURNAMES = (
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏"
+    "魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵"
+    "万钱严覃武戴莫孔向汤"
+)
 _WORDS = ("alpha", "bravo", "delta", "falcon", "granite", "harbor", "ivory", "juniper", "kepler",
           "lumen", "meridian", "nimbus", "orchid", "pioneer", "quartz", "raven")  # fmt: skip
 
@@ -214,7 +220,8 @@ def registered(tmp: Path, items: list[tuple[str, str]]) -> None:
     doc.write_text("\n".join(doc_lines), encoding="utf-8")
     save_print(data, build_print("bench-doc", doc, keyed)[0])
     people = [
-        ("".join(rng.choices(_CJK, k=3)), f"1{rng.randrange(3, 10)}{rng.randrange(10**9):09d}")
+        (rng.choice(_SURNAMES) + "".join(rng.choices(_CJK, k=rng.choice((1, 2)))),
+         f"1{rng.randrange(3, 10)}{rng.randrange(10**9):09d}")
         for _ in range(20_000)
     ]  # fmt: skip
     rows = ["name,mobile,email"] + [

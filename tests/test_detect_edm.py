@@ -19,6 +19,7 @@ from wxguard.detect.exactdata import (
     edm_dir,
     load_indexes,
     save_index,
+    start_hash,
 )
 from wxguard.detect.registry import DetectorRegistry
 from wxguard.detect.scan import archive_config
@@ -69,6 +70,39 @@ def test_fields_of_one_record_together_are_a_customer_record(tmp_path: Path) -> 
     assert e.scan([("c", f"{name}明天到")]).findings == []
     other = e.scan([("d", f"{rows[1][1]} {rows[2][2]}")]).findings
     assert {x.entity for x in other} == {"CUSTOMER_FIELD"}
+
+
+def test_names_are_looked_for_where_a_registered_name_can_start(tmp_path: Path) -> None:
+    rows = _customers()
+    idx = build_index("customers", _csv(rows), "c.csv", _keyed)
+    # keyed hashes of the ten surnames the names begin with, nothing readable
+    assert idx.name_starts == sorted(start_hash(_keyed, c) for c in "王李张刘陈杨赵黄周吴")
+    old = tmp_path / "old"
+    save_index(tmp_path, idx)
+    # an index made before name_starts was kept: every position is tried, same findings
+    legacy = json.loads((edm_dir(tmp_path) / "customers.json").read_text("utf-8"))
+    del legacy["name_starts"]
+    (edm_dir(old)).mkdir(parents=True)
+    (edm_dir(old) / "customers.json").write_text(json.dumps(legacy), "utf-8")
+    new_det = ExactDataMatch(DetectConfig(data_dir=tmp_path, keyed_hash=_keyed))
+    old_det = ExactDataMatch(DetectConfig(data_dir=old, keyed_hash=_keyed))
+    assert old_det.indexes[0].name_starts is None
+    rng = random.Random(9)
+    msgs = []
+    for k in range(60):
+        name, mob = rows[k][0], rows[k][1]
+        pad = "".join(
+            rng.choices("客户下午来公司签合同请尽快安排车辆接送王李", k=rng.randint(0, 12))
+        )
+        msgs.append((f"m{k}", f"{pad}{name}{pad[:3]}电话{mob}" if k % 3 else f"联系{mob}{pad}"))
+
+    def found(det: ExactDataMatch) -> list[tuple[str, int, int, str]]:
+        return [(f.message_id, f.start, f.end, f.entity)
+                for f in Engine([det], lambda v: v).scan(msgs).findings]  # fmt: skip
+
+    with_starts = found(new_det)
+    assert with_starts == found(old_det)
+    assert sum(e == "CUSTOMER_RECORD" for *_, e in with_starts) == 40
 
 
 def test_nothing_registered_means_the_detector_is_inactive(tmp_path: Path) -> None:

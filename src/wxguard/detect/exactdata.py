@@ -44,6 +44,15 @@ class EdmIndex(msgspec.Struct, kw_only=True):
     created_at: int
     key_check: str
     entries: dict[str, list[tuple[int, int]]]  # keyed hash (hex) -> [(record, column)]
+    # Keyed hashes of the characters names begin with (start_hash): where in a message a
+    # name can start. None in indexes made before it was kept: every position is tried.
+    name_starts: list[str] | None = None
+
+
+def start_hash(keyed: KeyedHash, char: str) -> str:
+    """The keyed hash of a character a name begins with (its own domain: a name has two
+    characters or more, so it never equals a name's hash anyway)."""
+    return keyed(b"name-start\x00" + char.encode()).hex()
 
 
 def canonical(kind: str, value: str) -> str | None:
@@ -101,6 +110,7 @@ def build_index(name: str, data: bytes, source: str, keyed: KeyedHash) -> EdmInd
     if all(k == "skip" for k in kinds):
         raise DetectorError(f"{source}: no column looks like phones, ID numbers, e-mail or names")
     entries: dict[str, list[tuple[int, int]]] = {}
+    starts: set[str] = set()
     for rec, r in enumerate(body):
         for col, kind in enumerate(kinds):
             if kind == "skip":
@@ -108,9 +118,12 @@ def build_index(name: str, data: bytes, source: str, keyed: KeyedHash) -> EdmInd
             c = canonical(kind, r[col])
             if c is not None:
                 entries.setdefault(keyed(c.encode()).hex(), []).append((rec, col))
+                if kind == "name":
+                    starts.add(c[0])
     return EdmIndex(format=FORMAT, name=name, columns=header, kinds=kinds, records=len(body),
                     created_at=int(time.time() * 1000), key_check=key_check(keyed),
-                    entries=entries)  # fmt: skip
+                    entries=entries,
+                    name_starts=sorted(start_hash(keyed, ch) for ch in starts))  # fmt: skip
 
 
 def edm_dir(data_dir: Path) -> Path:
@@ -165,6 +178,11 @@ class ExactDataMatch(Detector):
             load_indexes(folder, self.keyed, self.load_problems) if folder and self.keyed else []
         )
         self.version = registered_version("1", self.indexes)  # type: ignore[misc]
+        self._starts = [set(x.name_starts) if x.name_starts is not None else None
+                        for x in self.indexes]  # fmt: skip
+        # character -> its start hash: chat repeats a few thousand characters, so each is
+        # hashed once per process, not once per message
+        self._char_hash: dict[str, str] = {}
 
     @property
     def active(self) -> bool:
@@ -189,10 +207,20 @@ class ExactDataMatch(Detector):
                 continue
             yield from self._match(i, text, spans, keyed)
 
+    def _can_start(self, starts: set[str] | None, char: str, keyed: KeyedHash) -> bool:
+        if starts is None:
+            return True
+        h = self._char_hash.get(char)
+        if h is None:
+            if len(self._char_hash) >= 100_000:
+                self._char_hash.clear()
+            h = self._char_hash[char] = start_hash(keyed, char)
+        return h in starts
+
     def _match(
         self, i: int, text: str, spans: list[tuple[int, int, str]], keyed: KeyedHash
     ) -> Iterable[Hit]:
-        for idx in self.indexes:
+        for idx, starts in zip(self.indexes, self._starts, strict=True):
             found: dict[int, dict[int, tuple[int, int]]] = {}  # record -> column -> span
             for s, e, h in spans:
                 for rec, col in idx.entries.get(h, ()):
@@ -204,6 +232,8 @@ class ExactDataMatch(Detector):
                 for m in _CJK_RUN.finditer(text):
                     run = m.group()
                     for a in range(len(run)):
+                        if not self._can_start(starts, run[a], keyed):
+                            continue  # no registered name begins with this character
                         for n in (2, 3, 4):
                             if a + n <= len(run):
                                 h = keyed(run[a : a + n].encode()).hex()
