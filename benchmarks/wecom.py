@@ -26,8 +26,8 @@ from cryptography.hazmat.primitives.asymmetric import padding  # noqa: E402
 from wecomfix import FakeApi, Fixture, build_library, demo_records, write_config  # noqa: E402
 from wxguard.archive import Archive  # noqa: E402
 from wxguard.capture.config import load_wecom  # noqa: E402
-from wxguard.capture.pull import Unwrapper  # noqa: E402
 from wxguard.capture.run import Capture, open_sdk  # noqa: E402
+from wxguard.capture.unwrap import Unwrapper  # noqa: E402
 from wxguard.demo.generator import generate  # noqa: E402
 
 
