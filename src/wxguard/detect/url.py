@@ -70,9 +70,35 @@ BRANDS: dict[str, tuple[str, ...]] = {
     "sfexpress": ("sf-express.com",),
 }  # fmt: skip
 SHORTENERS = frozenset(
-    ("t.cn", "dwz.cn", "url.cn", "suo.im", "m6z.cn", "bit.ly", "tinyurl.com", "goo.gl", "is.gd",
-     "t.co", "ow.ly", "buff.ly", "rebrand.ly", "cutt.ly", "s.id", "rb.gy", "shorturl.at")
+    ("t.cn", "dwz.cn", "url.cn", "suo.im", "m6z.cn", "bit.ly", "bitly.com", "j.mp", "tinyurl.com",
+     "goo.gl", "is.gd", "v.gd", "t.co", "ow.ly", "buff.ly", "rebrand.ly", "cutt.ly", "cutt.us",
+     "s.id", "rb.gy", "shorturl.at", "tiny.cc", "tiny.one", "bit.do", "t.ly", "x.co", "po.st",
+     "qr.net", "soo.gd", "adf.ly", "shorte.st", "bc.vc", "ouo.io", "clck.ru", "u.to", "lnkd.in",
+     "db.tt")
 )  # fmt: skip
+# Names of brands phishing pages imitate, looked for in the *path or subdomains* of a site
+# that is not theirs (``/paypal/``, ``/CHASE/step2.php``, ``bankofamerica.evil.com``) and
+# inside its registered name (``verifypaypalcard.info``). Only a cue: the model must also score
+# the link 0.5 or more, since a project page may well be ``github.com/paypal/…``. The brands
+# of BRANDS, and those PhishTank's training split names three or more times as the target
+# (words that are also ordinary words — Orange, Three, Delta, Visa — left out).
+PHISHED = tuple(sorted(
+    {b for b in BRANDS if len(b) >= 4}
+    | {"runescape", "steam", "ebay", "blockchain", "allegro", "bankofamerica", "chase", "amex",
+       "americanexpress", "wellsfargo", "santander", "capitec", "docusign", "absa",
+       "westernunion", "adobe", "dropbox", "itau", "hsbc", "bradesco", "coinbase", "instagram",
+       "twitter", "linkedin", "yahoo", "usaa", "comcast", "wetransfer", "onedrive", "sharepoint",
+       "office365", "whatsapp"}
+))  # fmt: skip
+# Free top-level domains (Freenom's) and free hosting or dynamic-DNS platforms whose names
+# anyone gets in a minute: common homes of throwaway phishing pages. Cues, like the above.
+FREE_TLDS = frozenset(("tk", "ml", "ga", "cf", "gq"))
+FREE_HOSTS = (
+    "000webhostapp.com", "weebly.com", "webnode.com", "webnode.page", "ddns.net", "hopto.org",
+    "zapto.org", "duckdns.org", "zyns.com", "ngrok.io", "byethost.com", "freehostia.com",
+    "wixsite.com", "firebaseapp.com", "web.app", "glitch.me",
+)  # fmt: skip
+_WORD = re.compile(r"[a-z0-9]+")
 _CONFUSABLE = str.maketrans({"0": "o", "1": "l", "i": "l", "|": "l", "5": "s", "3": "e", "_": "-"})
 _LURE_PATH = ("login", "signin", "logon", "verify", "auth", "account", "password", "passwd",
               "secure", "update", "wallet", "unlock", "confirm", "webscr", "banking")  # fmt: skip
@@ -87,6 +113,25 @@ MODEL_ALONE = 0.8
 # Links judged per message. A chat message carries a few; a pasted dump or a crafted 10 MB
 # text can carry 250,000 distinct ones, ~100 µs each on first sight (half a minute).
 MAX_LINKS = 2000
+
+
+def _brand_elsewhere(host: str, registrable: str, rest: str) -> str:
+    """A phished brand's name where the brand itself would not put it: as a word (or the
+    start of one) in the subdomains or the path, or inside a longer registered name. ``rest``:
+    the link after the host; its query is not looked at (``utm_source=facebook`` is
+    everywhere)."""
+    sub = host[: -len(registrable)] if host.endswith(registrable) else ""
+    words = _WORD.findall(sub + " " + rest.split("?", 1)[0].split("#", 1)[0])
+    name = registrable.split(".", 1)[0]
+    for brand in PHISHED:
+        if brand == name:  # the brand's own site (allegro.pl), official list or not
+            continue
+        # a short name only as a word of its own: "applet", "chased", "purchase" are words
+        if any(w == brand or (len(brand) >= 6 and w.startswith(brand)) for w in words):
+            return f"'{brand}' named in a link of another site"
+        if len(brand) >= 6 and brand in name:
+            return f"'{brand}' inside the name {registrable}"
+    return ""
 
 
 def skeleton(label: str) -> str:
@@ -121,7 +166,7 @@ def _label(domain: str) -> str:
 
 class SuspiciousUrl(Detector):
     id = "url.suspicious"
-    version = "3"
+    version = "4"
     entities = ("LOOKALIKE_URL", "SUSPICIOUS_URL")
     languages = ("zh", "en")
     description = (
@@ -205,6 +250,12 @@ class SuspiciousUrl(Detector):
             cues.append("hyphenated or numbered domain")
         if len(url) > 120:
             cues.append("very long link")
+        if brand := _brand_elsewhere(host, reg, rest):
+            cues.append(brand)
+        if host.rsplit(".", 1)[-1] in FREE_TLDS:
+            cues.append("free top-level domain")
+        elif any(host == h or host.endswith("." + h) for h in FREE_HOSTS):
+            cues.append("free hosting")
         return cues[:3]
 
     def _rules(self, url: str) -> tuple[str, float, str] | None:
