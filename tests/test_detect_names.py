@@ -93,6 +93,32 @@ def test_words_shaped_like_names(engine: Engine, text: str) -> None:
     assert names(engine, text) == []
 
 
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("销售总监Eric下周到上海", ["Eric"]),
+        ("Mike表示同意这个报价", ["Mike"]),
+        ("负责人julia已经确认", ["julia"]),
+        ("Jenny女士您好，合同已寄出", ["Jenny"]),
+        ("麻烦 @Lisa 看一下报价", ["Lisa"]),
+        ("联系人：Tom Smith，电话见附件", ["Tom Smith"]),
+        # no context of two characters or more, or not a name-shaped word
+        ("和Lisa确认一下", []),  # one-character cues are not enough for Latin words
+        ("请发到lisa@corp.com，谢谢", []),  # an e-mail address, not a mention
+        ("账号是admin@Server，密码另发", []),  # "@" after a letter: not a mention either
+        ("CEO表示同意", []),  # an acronym
+        ("bet365、bwin都开出了赔率", []),  # a list of brands
+        ("文件在 report.docx 里，负责人确认了", []),  # a file name
+        ("访问www.example.com/Apple表示", []),  # part of an address
+        ("Please confirm the quote, Lisa.", []),  # English text: not this detector's
+    ],
+)
+def test_names_in_latin_letters_need_context(engine: Engine, text: str, found: list[str]) -> None:
+    assert names(engine, text) == found
+    for f in engine.scan([("m", text)]).findings:
+        assert f.explanation.pattern == "latin-name-context" and f.explanation.context
+
+
 def test_context_raises_the_score_and_is_explained(engine: Engine) -> None:
     bare = engine.scan([("m", "昨天刘建国去了仓库")]).findings[0]
     titled = engine.scan([("m", "请联系刘建国经理")]).findings[0]

@@ -10,8 +10,8 @@ or role before (``联系人``, ``收件人：``, ``记者``), a verb after (``�
 (``张伟、李娜``). A surname and a title (``张先生``, ``王总``) is not a name.
 Transliterated foreign names (``巴洛特利``, ``皮尔斯·布鲁斯南``) are read the same
 way, as runs of transliteration characters (``TRANSLITERATION``) that no cheaper
-reading as words explains. Nicknames and names in Latin letters are out of its reach
-(docs/detectors.md has its measured quality).
+reading as words explains. Names in Latin letters (``总监Eric``, ``Mike表示``) count only
+beside context; nicknames are out of its reach (docs/detectors.md has its measured quality).
 """
 
 from __future__ import annotations
@@ -69,6 +69,13 @@ TRANSLITERATION = (
 )
 # A run of Chinese characters, with the dots that join the parts of a foreign name.
 RUN = re.compile(r"[\u3400-\u9fff]+(?:·[\u3400-\u9fff]+)*")
+# A name in Latin letters written into Chinese text ("总监Eric", "Mike表示", "@Lisa",
+# "联系人：Tom Smith"): a word of letters only, or two or three capitalised ones, not part of
+# a longer token (an address, a file name, a number).
+LATIN = re.compile(
+    r"(?<![A-Za-z0-9_.\-/'’])(?:[A-Z][a-z]{1,24}(?: [A-Z][a-z]{1,24}){1,2}|[A-Za-z]{3,25})"
+    r"(?![A-Za-z0-9_\-/'’@]|\.[A-Za-z0-9])"
+)
 MAX_RUN = 400  # longer runs are segmented in pieces (keeps an enormous message linear)
 _HON = frozenset(HONORIFICS)
 _AFTER = frozenset(v for v in AFTER if len(v) > 1) | frozenset(AFTER_MARKS)
@@ -87,7 +94,7 @@ def _place_after(text: str, end: int) -> bool:
 
 class ChineseName(Detector):
     id = "pii.cn.person_name"
-    version = "3"  # 3: transliterated names
+    version = "4"  # 3: transliterated names; 4: names in Latin letters beside context
     entities = ("PERSON_NAME",)
     languages = ("zh",)
     cost = "expensive"
@@ -118,10 +125,41 @@ class ChineseName(Detector):
         model = self.model
         for i in batch.candidates:
             text = batch.texts[i]
+            chinese = False
             for m in RUN.finditer(text):
+                chinese = True
                 s0, e0 = m.span()
                 for a in range(s0, e0, MAX_RUN):
                     yield from self._run(model, i, text, a, min(e0, a + MAX_RUN))
+            if chinese:
+                yield from self._latin(i, text)
+
+    def _latin(self, i: int, text: str) -> Iterable[Hit]:
+        """Names in Latin letters, in Chinese text, read from their context alone: a role or
+        cue word before ("总监Eric", "负责人julia"), an honorific or a verb of two or more
+        characters after ("Mike表示", "Lisa女士"), or a chat mention ("@Lisa"). One-character
+        cues (跟, 请, 总) and lists are not enough here: beside them, Latin words are as
+        often brands, products and games (bet365、bwin; War3、DotA). An all-capital word is an
+        acronym (CEO, VIP), not a name."""
+        for m in LATIN.finditer(text):
+            word = m.group()
+            if word.isupper():
+                continue
+            s, e = m.span()
+            why = [w for w in self._context(text, s, e) if len(w) > 1 and w != "name list"]
+            if s and text[s - 1] == "@" and (s < 2 or not text[s - 2].isascii()
+                                             or not text[s - 2].isalnum()):  # fmt: skip
+                why.append("@")  # a mention, not an e-mail address
+            if not why:
+                continue
+            score = 0.85 if any(w in _HON for w in why) else 0.6 + 0.1 * len(why)
+            expl = Explanation(
+                pattern="latin-name-context",
+                context=why,
+                base_score=0.6,
+                note=f"{len(word)}-letter name in Latin letters, read from its context",
+            )
+            yield Hit(i, s, e, "PERSON_NAME", min(score, 0.9), word, expl)
 
     @staticmethod
     def _context(text: str, s: int, e: int) -> list[str]:
