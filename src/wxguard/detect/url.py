@@ -80,8 +80,9 @@ SHORTENERS = frozenset(
 # that is not theirs (``/paypal/``, ``/CHASE/step2.php``, ``bankofamerica.evil.com``) and
 # inside its registered name (``verifypaypalcard.info``). Only a cue: the model must also score
 # the link 0.5 or more, since a project page may well be ``github.com/paypal/…``. The brands
-# of BRANDS, and those PhishTank's training split names three or more times as the target
-# (words that are also ordinary words — Orange, Three, Delta, Visa — left out).
+# of BRANDS, and most of those PhishTank's training split names three or more times as the
+# target (ordinary words — Orange, Three, Delta, Visa, Poste, Caixa — and names of three
+# letters — IRS, DBS, PKO — left out), with the other services they phish for.
 PHISHED = tuple(sorted(
     {b for b in BRANDS if len(b) >= 4}
     | {"runescape", "steam", "ebay", "blockchain", "allegro", "bankofamerica", "chase", "amex",
