@@ -87,6 +87,10 @@ _PLACE2 = frozenset(("银行", "广场", "公司", "集团", "大厦", "酒店",
                      "学院", "中学", "小学", "医院", "商场", "超市", "科技", "实业", "传媒", "国际"))  # fmt: skip
 
 
+def _is_cjk(c: str) -> bool:
+    return "\u3400" <= c <= "\u9fff"
+
+
 def _place_after(text: str, end: int) -> bool:
     """Whether a place or organisation word follows ``text[:end]`` ("…路", "…广场")."""
     return text[end : end + 1] in _PLACE1 or text[end : end + 2] in _PLACE2
@@ -143,9 +147,12 @@ class ChineseName(Detector):
         acronym (CEO, VIP), not a name."""
         for m in LATIN.finditer(text):
             word = m.group()
+            s, e = m.span()
+            lead = text[max(0, s - 6) : s].rstrip(_SEPARATORS)
+            if not (_is_cjk(text[e : e + 1]) or (lead and (_is_cjk(lead[-1]) or lead[-1] == "@"))):
+                continue  # no Chinese beside it, so no context either (and English text is fast)
             if word.isupper():
                 continue
-            s, e = m.span()
             why = [w for w in self._context(text, s, e) if len(w) > 1 and w != "name list"]
             if s and text[s - 1] == "@" and (s < 2 or not text[s - 2].isascii()
                                              or not text[s - 2].isalnum()):  # fmt: skip
