@@ -87,6 +87,13 @@ def test_names_in_context(engine: Engine, text: str, name: str) -> None:
         "我们用特斯拉的车",
         "亚马逊的订单已发货",
         "贝里琉岛",
+        # organisations, titles and the teams of a fixture (detector v4)
+        "普益财富有关专家表示",  # a firm: 财富 after it
+        "平安证券的客户",
+        "我在看《鹿鼎记》",  # a title
+        "《轩辕剑外传.汉之云》豪华版",
+        "推荐：霍芬海vs比勒菲",  # football clubs
+        "桑坦德竞技vs西班牙人",
     ],
 )
 def test_words_shaped_like_names(engine: Engine, text: str) -> None:

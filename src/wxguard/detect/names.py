@@ -84,7 +84,11 @@ _SEPARATORS = "：: ，,"
 # A name token ending in, or followed by, these is part of a place or an organisation's name.
 _PLACE1 = frozenset("路街巷村镇乡县省州岛湾寺庙庄")
 _PLACE2 = frozenset(("银行", "广场", "公司", "集团", "大厦", "酒店", "宾馆", "公园", "地产", "大学",
-                     "学院", "中学", "小学", "医院", "商场", "超市", "科技", "实业", "传媒", "国际"))  # fmt: skip
+                     "学院", "中学", "小学", "医院", "商场", "超市", "科技", "实业", "传媒", "国际",
+                     "竞技", "财富", "金融", "汽车", "证券", "基金", "保险", "控股", "股份", "物流",
+                     "速运", "快递", "电器", "影业", "体育", "研究", "工作", "美居", "置业", "投资",
+                     "资本", "商城", "网络", "文化", "酒业", "药业", "食品", "服饰", "家居", "足球",
+                     "球队", "俱乐"))  # fmt: skip
 
 
 def _is_cjk(c: str) -> bool:
@@ -92,13 +96,24 @@ def _is_cjk(c: str) -> bool:
 
 
 def _place_after(text: str, end: int) -> bool:
-    """Whether a place or organisation word follows ``text[:end]`` ("…路", "…广场")."""
-    return text[end : end + 1] in _PLACE1 or text[end : end + 2] in _PLACE2
+    """Whether a place or organisation word follows ``text[:end]`` ("…路", "…广场", "…证券"),
+    or the end of a title or a team of a fixture ("《鹿鼎记》", "霍芬海vs比勒菲")."""
+    return (
+        text[end : end + 1] in _PLACE1
+        or text[end : end + 2] in _PLACE2
+        or text[end : end + 1] == "》"
+        or "vs" in text[end : end + 3].lower()  # "霍芬|海vs": the rest of the team's name too
+    )
+
+
+def _title_or_team_before(text: str, start: int) -> bool:
+    """Whether ``text[start:]`` begins a title or the second team of a fixture."""
+    return text[start - 1 : start] == "《" or "vs" in text[max(0, start - 3) : start].lower()
 
 
 class ChineseName(Detector):
     id = "pii.cn.person_name"
-    version = "4"  # 3: transliterated names; 4: names in Latin letters beside context
+    version = "4"  # 3: transliterated names; 4: Latin-letter names, organisation/title/vs checks
     entities = ("PERSON_NAME",)
     languages = ("zh",)
     cost = "expensive"
@@ -194,6 +209,8 @@ class ChineseName(Detector):
         # start -> [(end, cost with the context bonus, (context words, cost without it, kind))]
         names: dict[int, list[tuple[int, int, tuple[list[str], int, str]]]] = {}
         for s in range(n - 1):
+            if _title_or_team_before(text, s0 + s):
+                continue  # "《轩辕剑外传》", "vs比勒菲"
             foreign = model.foreign_tokens(run, s)
             if any(_place_after(text, s0 + e) for e, _, _ in foreign):
                 foreign = []  # "阿穆尔湾", "贝里琉岛": a place, and no part of it a name
