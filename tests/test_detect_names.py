@@ -45,6 +45,9 @@ def names(engine: Engine, text: str) -> list[str]:
         ("这批货黄志强负责跟进", "黄志强"),
         ("合同让孙丽娟签字后寄回", "孙丽娟"),
         ("已转给财务部的何晓东处理", "何晓东"),
+        # written only in transliteration characters, followed by a word that begins with one
+        ("马丽多次强调交期", "马丽"),
+        ("金莎特别交代过", "金莎"),
         # transliterated names: beside context, or parts joined by a dot
         ("主帅穆里尼奥表示不满", "穆里尼奥"),
         ("请联系史密斯先生确认", "史密斯"),
@@ -94,6 +97,7 @@ def test_names_in_context(engine: Engine, text: str, name: str) -> None:
         "《轩辕剑外传.汉之云》豪华版",
         "推荐：霍芬海vs比勒菲",  # football clubs
         "桑坦德竞技vs西班牙人",
+        "格拉斯-斯迪格尔法案",  # 斯迪格 runs on into 尔: part of a foreign word
     ],
 )
 def test_words_shaped_like_names(engine: Engine, text: str) -> None:

@@ -106,6 +106,18 @@ def _place_after(text: str, end: int) -> bool:
     )
 
 
+def _in_transliteration(run: str, s: int, e: int, model: NameModel) -> bool:
+    """Whether ``run[s:e]`` is written only in transliteration characters and runs on into
+    another one that does not begin or end a Chinese word there: a piece of a foreign word
+    (布鲁京斯, 乌迪内), not a Chinese name (马丽多次, 金莎特别: 多次 and 特别 are words)."""
+    foreign = model.foreign
+    if not foreign or not all(c in foreign for c in run[s:e]):
+        return False
+    left = s > 0 and run[s - 1] in foreign and (s < 2 or model.cost(run[s - 2 : s]) is None)
+    right = e < len(run) and run[e] in foreign and model.cost(run[e : e + 2]) is None
+    return left or right
+
+
 def _title_or_team_before(text: str, start: int) -> bool:
     """Whether ``text[start:]`` begins a title or the second team of a fixture."""
     return text[start - 1 : start] == "《" or "vs" in text[max(0, start - 3) : start].lower()
@@ -235,6 +247,8 @@ class ChineseName(Detector):
                 if run[e - 1] in _PLACE1 or _place_after(text, s0 + e):
                     continue  # "林达海广场", "吴江路": part of a place or organisation name
                 why = self._context(text, s0 + s, s0 + e)
+                if not why and _in_transliteration(run, s, e, model):
+                    continue  # "鲁京" of "布鲁京斯", "普芬" of "普芬比利": a foreign word's part
                 bonus = len(why) * model.context_bonus
                 names.setdefault(s, []).append((e, cost - bonus, (why, cost, "chinese")))
         if not names:
