@@ -132,7 +132,8 @@ class ChineseName(Detector):
     description = (
         "Chinese person names: the cheapest reading of each Chinese run as dictionary words "
         "and name tokens (surname + given-name characters), with context (honorific after, "
-        "cue or role before, verbs, lists); model shipped in the package"
+        "cue or role before, verbs, lists), transliterated names beside context, names in "
+        "Latin letters beside a role, verb or mention; model shipped in the package"
     )
 
     def __init__(self, config: DetectConfig) -> None:
