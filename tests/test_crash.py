@@ -19,7 +19,11 @@ from wxguard.demo.generator import generate
 from wxguard.verify import verify
 
 KILLS = 20
-MESSAGES = 150_000  # large enough that 20 kills land before the file is done
+# Large enough that every kill lands before the file is done on a fast day too: a run
+# between kills ingests ~6,000 messages alone (pauses of 0.2-1.0 s, ~0.35 s of start-up) and
+# ~20,000 with workers; 150,000 left too little margin once ingest reached ~23,000 msg/s
+# (2026-12-07: the worker test's file was done after 5 of its 6 kills).
+MESSAGES = 250_000
 
 
 def _kill_loop(
@@ -98,7 +102,7 @@ def test_sigkill_loop_exactly_once(tmp_path: Path) -> None:
 def test_sigkill_with_worker_processes_exactly_once_and_no_orphans(tmp_path: Path) -> None:
     """`ingest --jobs 3`: killing the writer loses or repeats nothing, and its workers
     (which hold no archive state) go away with it instead of lingering."""
-    messages = 150_000
+    messages = MESSAGES
     src = tmp_path / "in" / "demo.jsonl"
     generate(src, messages, seed=6)
     data = tmp_path / "data"
