@@ -109,7 +109,7 @@ def _place_after(text: str, end: int) -> bool:
 def _in_transliteration(run: str, s: int, e: int, model: NameModel) -> bool:
     """Whether ``run[s:e]`` is written only in transliteration characters and runs on into
     another one that does not begin or end a Chinese word there: a piece of a foreign word
-    (布鲁京斯, 乌迪内), not a Chinese name (马丽多次, 金莎特别: 多次 and 特别 are words)."""
+    (斯迪格 of 斯迪格尔), not a Chinese name (马丽多次, 金莎特别: 多次 and 特别 are words)."""
     foreign = model.foreign
     if not foreign or not all(c in foreign for c in run[s:e]):
         return False
@@ -249,7 +249,7 @@ class ChineseName(Detector):
                     continue  # "林达海广场", "吴江路": part of a place or organisation name
                 why = self._context(text, s0 + s, s0 + e)
                 if not why and _in_transliteration(run, s, e, model):
-                    continue  # "鲁京" of "布鲁京斯", "普芬" of "普芬比利": a foreign word's part
+                    continue  # "斯迪格" of "斯迪格尔法案": part of a foreign word
                 bonus = len(why) * model.context_bonus
                 names.setdefault(s, []).append((e, cost - bonus, (why, cost, "chinese")))
         if not names:
