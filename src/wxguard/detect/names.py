@@ -95,6 +95,12 @@ def _is_cjk(c: str) -> bool:
     return "\u3400" <= c <= "\u9fff"
 
 
+def _score(why: list[str]) -> float:
+    """A name's score from its context words: an honorific beside it is the strongest sign,
+    otherwise each kind of context adds 0.1 to 0.6 (at most 0.9)."""
+    return 0.85 if any(w in _HON for w in why) else min(0.9, 0.6 + 0.1 * len(why))
+
+
 def _place_after(text: str, end: int) -> bool:
     """Whether a place or organisation word follows ``text[:end]`` ("…路", "…广场", "…证券"),
     or the end of a title or a team of a fixture ("《鹿鼎记》", "霍芬海vs比勒菲")."""
@@ -187,14 +193,13 @@ class ChineseName(Detector):
                 why.append("@")  # a mention, not an e-mail address
             if not why:
                 continue
-            score = 0.85 if any(w in _HON for w in why) else 0.6 + 0.1 * len(why)
             expl = Explanation(
                 pattern="latin-name-context",
                 context=why,
                 base_score=0.6,
                 note=f"{len(word)}-letter name in Latin letters, read from its context",
             )
-            yield Hit(i, s, e, "PERSON_NAME", min(score, 0.9), word, expl)
+            yield Hit(i, s, e, "PERSON_NAME", _score(why), word, expl)
 
     @staticmethod
     def _context(text: str, s: int, e: int) -> list[str]:
@@ -257,7 +262,6 @@ class ChineseName(Detector):
         for s, e, (why, base, kind) in model.best_reading(run, names)[1]:
             cand = run[s:e]
             lo = (model.words_cost(cand) - base) / SCALE
-            score = 0.85 if any(w in _HON for w in why) else 0.6 + 0.1 * len(why)
             what = "transliterated name" if kind == "foreign" else "name"
             expl = Explanation(
                 pattern="foreign-name-model" if kind == "foreign" else "cn-name-model",
@@ -265,7 +269,7 @@ class ChineseName(Detector):
                 base_score=0.6,
                 note=f"{len(cand)}-character {what}; {lo:+.1f} nats over its reading as words",
             )
-            yield Hit(i, s0 + s, s0 + e, "PERSON_NAME", score, cand, expl)
+            yield Hit(i, s0 + s, s0 + e, "PERSON_NAME", _score(why), cand, expl)
 
 
 BUILTIN = (ChineseName,)

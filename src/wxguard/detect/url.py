@@ -123,7 +123,7 @@ def _brand_elsewhere(host: str, registrable: str, rest: str) -> str:
     everywhere)."""
     sub = host[: -len(registrable)] if host.endswith(registrable) else ""
     words = _WORD.findall(sub + " " + rest.split("?", 1)[0].split("#", 1)[0])
-    name = registrable.split(".", 1)[0]
+    name = _label(registrable)
     for brand in PHISHED:
         if brand == name:  # the brand's own site (allegro.pl), official list or not
             continue
