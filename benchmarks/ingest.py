@@ -4,7 +4,9 @@
 
 Generates demo WeCom JSONL, then runs ``wxguard ingest`` in a child process (so its
 peak RSS is measured alone) and reports messages/second, bytes per message on disk
-and peak RSS; then times parse+normalise alone and ``wxguard verify``. With ``--jobs N``
+and peak RSS; then times parse+normalise alone and ``wxguard verify``. When the native seal
+loop is built (``wxguard._sealcore``) it also ingests the same file with the Python loop
+(``WXGUARD_NATIVE=0``) into a second archive and prints the ratio. With ``--jobs N``
 it also ingests the same file into a second archive with ``wxguard ingest --jobs N`` (one
 writer, N-1 workers) and prints that rate. There is no peer product to compare ingest
 with. Record results in docs/performance.md.
@@ -24,6 +26,7 @@ import time
 from pathlib import Path
 
 from wxguard.demo.generator import generate
+from wxguard.seal import NATIVE, native_seal_messages
 from wxguard.wecom import normalise_bytes
 
 
@@ -43,6 +46,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--keep", type=Path, help="keep the data directory here")
     ap.add_argument("--jobs", type=int, default=1, help="also time `ingest --jobs N`")
+    ap.add_argument("--no-python", action="store_true",
+                    help="skip the Python seal loop's run beside the native one")  # fmt: skip
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="wxguard-bench-"))
     try:
@@ -57,6 +62,12 @@ def main() -> None:
         ingest_s, rss = _run(["ingest", str(src)], env)
         db = sum(p.stat().st_size for p in data.glob("archive.db*"))
         verify_s, _ = _run(["verify"], env)
+        python_s = 0.0
+        if NATIVE and not args.no_python:
+            env3 = {**env, "WXGUARD_DATA": str(tmp / "data-python"), "WXGUARD_NATIVE": "0"}
+            subprocess.run([sys.executable, "-m", "wxguard", "init"], env=env3, check=True,
+                           stdout=subprocess.DEVNULL)  # fmt: skip
+            python_s, _ = _run(["ingest", str(src)], env3)
         jobs_s = 0.0
         if args.jobs > 1:
             env2 = {**env, "WXGUARD_DATA": str(tmp / "data-jobs")}
@@ -79,6 +90,17 @@ def main() -> None:
             f"ingest                {ingest_s:.1f} s  ->  {n / ingest_s:,.0f} msg/s (one process, "
             "process start and final checkpoint included)"
         )
+        loop = (
+            "native seal loop" if NATIVE
+            else "Python seal loop: wxguard._sealcore not built" if native_seal_messages is None
+            else "Python seal loop: WXGUARD_NATIVE=0"
+        )  # fmt: skip
+        print(f"  ({loop})")
+        if python_s:
+            print(
+                f"  Python seal loop    {python_s:.1f} s  ->  {n / python_s:,.0f} msg/s "
+                f"(WXGUARD_NATIVE=0; native is {python_s / ingest_s:.2f}x)"
+            )
         print(
             f"  parse+normalise     {parse_us:.1f} us/msg "
             f"of the {1e6 * ingest_s / n:.1f} us/msg total"

@@ -286,6 +286,20 @@ class Archive:
         )
         return self.ledger_size
 
+    def ledger_extend(
+        self, rows: list[tuple[int, str, str, bytearray, bytearray]], head: bytes,
+        frontier: list[tuple[int, bytes]],
+    ) -> None:  # fmt: skip
+        """Queue ledger records appended outside :meth:`ledger_append` (the seal loop,
+        ``wxguard.seal.seal_messages``): ``rows`` continue the ledger from its current size,
+        ``head`` and ``frontier`` are the chain value and Merkle frontier after them."""
+        if rows and rows[0][0] != self.ledger_size + 1:
+            raise ValueError(f"ledger rows start at {rows[0][0]}, not {self.ledger_size + 1}")
+        self.ledger_size += len(rows)
+        self.ledger_head = head
+        self.frontier = Frontier(self.ledger_size, frontier)
+        self._pending_ledger += rows
+
     def bulk_writes(self) -> None:
         """Tune this connection for a writer of large transactions (ingest, capture).
 

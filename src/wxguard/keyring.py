@@ -36,6 +36,7 @@ class KeyRing:
         self._buckets: dict[tuple[str, str], tuple[int, AESGCM]] = {}
         self._by_day: dict[tuple[int, str], tuple[int, AESGCM]] = {}
         self._by_id: dict[int, AESGCM] = {}
+        self._raw: dict[int, bytes] = {}  # key id -> data key, for the native seal loop
         secrets = {
             n: unwrap(kek, w, f"secret/{n}")
             for n, w in conn.execute("SELECT name, wrapped FROM secrets")
@@ -102,13 +103,21 @@ class KeyRing:
         aead = AESGCM(key)
         self._buckets[(month, klass)] = (kid, aead)
         self._by_id[kid] = aead
+        self._raw[kid] = key
         return kid, aead
+
+    def bucket_key(self, sent_at_ms: int) -> tuple[int, bytes]:
+        """:meth:`bucket` of the default class as (key id, the 32-byte data key), for the
+        seal loop (``wxguard.seal.seal_messages``), which keys AES-GCM itself."""
+        kid, _ = self.bucket(sent_at_ms)
+        return kid, self._raw[kid]
 
     def forget_uncommitted(self) -> None:
         """Drop cached buckets after a rollback (their rows may not exist)."""
         self._buckets.clear()
         self._by_day.clear()
         self._by_id.clear()
+        self._raw.clear()
 
     def by_id(self, kid: int) -> AESGCM | None:
         """Data key by id; None when it was destroyed (crypto-shredded)."""

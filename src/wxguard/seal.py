@@ -12,14 +12,16 @@ import os
 import struct
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import msgspec
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from .archive import Archive, _now_ms
 from .codec import Codec
 from .crypto import NONCE, Fingerprinter, open_sealed, seal
 from .keyring import DEFAULT_CLASS
-from .ledger import leaf_hash, stored_digest
+from .ledger import Frontier, chain_next, leaf_hash, stored_digest
 from .model import (
     JSON_ENCODER,
     PAYLOAD_TYPES,
@@ -46,6 +48,7 @@ from .proofcheck import commitment, split_plaintext
 from .textview import attachments_of
 
 _CONVERSATION_DEC = msgspec.json.Decoder(Conversation)
+LedgerRow = tuple[int, str, str, bytearray, bytearray]  # seq, kind, ref, leaf, chain
 MAX_QUARANTINE_KEEP = 1 << 20
 _TAGS: dict[type, str] = {t: str(t.__struct_config__.tag) for t in PAYLOAD_TYPES}
 _WITH_ATTACHMENTS = frozenset(
@@ -231,6 +234,71 @@ def body_aad(seq: int, mid: str) -> bytes:
     return f"msg\x00{seq}\x00{mid}".encode()
 
 
+def _seal_messages_py(
+    todo: list[Prepared], bucket_key: Callable[[int], tuple[int, bytes]], nonces: bytes,
+    seq0: int, head: bytes, frontier: list[tuple[int, bytes]], now: int,
+) -> tuple[list[tuple[Any, ...]], list[LedgerRow], list[tuple[int, int]], bytes,
+           list[tuple[int, bytes]]]:  # fmt: skip
+    """Seal prepared messages at ledger positions ``seq0``, ``seq0 + 1``, …: encrypt each
+    packed body bound to its position, digest the stored row, extend the hash chain and
+    the Merkle ``frontier`` from ``head``; returns the ``messages``, ``ledger`` and
+    ``message_keys`` rows, the new head and frontier. ``bucket_key(sent_at)`` gives (key
+    id, data key); ``nonces`` holds 12 random bytes per message.
+
+    The reference for the native loop in ``_sealcore.c`` (tests compare the two)."""
+    rows: list[tuple[Any, ...]] = []
+    ledger_rows: list[LedgerRow] = []
+    key_rows: list[tuple[int, int]] = []
+    aeads: dict[int, AESGCM] = {}
+    tree = Frontier(0, list(frontier))
+    # sqlite3 binds bytearray and exact str directly, but looks bytes and str subclasses
+    # (the StrEnum ``chat``) up in its adapter registry first (~1 us each).
+    blob = bytearray
+    for i, pm in enumerate(todo):
+        (source, msgid, mid, kind, sent_at, chat, flags, media, _, _, _, _, _, dkey, cfp,
+         sender_fp, conv_fp, packed, commit) = pm  # fmt: skip
+        kid, key = bucket_key(sent_at)
+        aead = aeads.get(kid)
+        if aead is None:
+            aead = aeads[kid] = AESGCM(key)
+        seq = seq0 + i
+        body = seal(aead, packed, body_aad(seq, mid), nonces[NONCE * i : NONCE * (i + 1)])
+        stored = message_stored_digest(
+            seq, source, msgid, kind, sent_at, sender_fp, conv_fp, chat, kid, cfp, flags,
+            media, body,
+        )  # fmt: skip
+        leaf = leaf_hash("message", mid, commit, stored)
+        head = chain_next(head, leaf)
+        tree.append(leaf)
+        rows.append(
+            (seq, source, msgid, kind, sent_at, blob(sender_fp), blob(conv_fp), str(chat),
+             kid, blob(cfp), flags, media, blob(body), now)
+        )  # fmt: skip
+        ledger_rows.append((seq, "message", mid, blob(leaf), blob(head)))
+        key_rows.append((dkey, seq))
+    return rows, ledger_rows, key_rows, head, tree.stack
+
+
+# The native loop (src/wxguard/_sealcore.c, built at install when a C compiler and
+# OpenSSL's headers are there) makes the whole ingest ~1.16x faster (docs/performance.md);
+# WXGUARD_NATIVE=0 turns it off.
+SealMessages = Callable[
+    [list[Prepared], Callable[[int], tuple[int, bytes]], bytes, int, bytes,
+     list[tuple[int, bytes]], int],
+    tuple[list[tuple[Any, ...]], list[LedgerRow], list[tuple[int, int]], bytes,
+          list[tuple[int, bytes]]],
+]  # fmt: skip
+native_seal_messages: SealMessages | None
+try:
+    from ._sealcore import seal_messages as native_seal_messages
+except ImportError:  # not built: no compiler or headers at install time
+    native_seal_messages = None
+NATIVE = native_seal_messages is not None and os.environ.get("WXGUARD_NATIVE") != "0"
+seal_messages: SealMessages = (
+    native_seal_messages if native_seal_messages is not None and NATIVE else _seal_messages_py
+)
+
+
 class Sealer:
     def __init__(self, archive: Archive) -> None:
         self.a = archive
@@ -358,36 +426,24 @@ class Sealer:
                 todo_msgs.append(m)
         todo += (pm for pm, raw in batch.prepared if fresh(pm[0], pm[1], pm[14], raw))  # cfp
 
-        # Hot loop, in ledger order: locals only (see benchmarks/ingest.py).
-        rows = []
-        key_rows = []
+        # The hot loop, in ledger order: native when built (see seal_messages).
+        rows, ledger_rows, key_rows, head, frontier = seal_messages(
+            todo, keys.bucket_key, rand[nonce_at:], a.ledger_size + 1, a.ledger_head,
+            a.frontier.stack, now,
+        )  # fmt: skip
+        a.ledger_extend(ledger_rows, head, frontier)
         recalls = []
         links = []
-        bucket, ledger_append, observe = keys.bucket, a.ledger_append, self._observe
-        blob = bytearray  # sqlite3 binds bytearray directly, bytes via its adapter lookup
-        for i, pm in enumerate(todo):
-            (source, msgid, mid, kind, sent_at, chat, flags, media, blob_ids, recall_of,
-             sender, recipients, conversation, dkey, cfp, sender_fp, conv_fp, packed,
-             commit) = pm  # fmt: skip
-            kid, aead = bucket(sent_at)
-            seq = a.ledger_size + 1
-            nonce = rand[nonce_at + NONCE * i : nonce_at + NONCE * (i + 1)]
-            body = seal(aead, packed, body_aad(seq, mid), nonce)
-            stored = message_stored_digest(
-                seq, source, msgid, kind, sent_at, sender_fp, conv_fp, chat, kid, cfp, flags,
-                media, body,
-            )  # fmt: skip
-            ledger_append("message", mid, leaf_hash("message", mid, commit, stored))
-            rows.append(
-                (seq, source, msgid, kind, sent_at, blob(sender_fp), blob(conv_fp), chat, kid,
-                 blob(cfp), flags, media, blob(body), now)
-            )  # fmt: skip
-            key_rows.append((dkey, seq))
-            for blob_id in blob_ids:
+        observe = self._observe
+        seq = a.ledger_size - len(todo)
+        for pm in todo:
+            seq += 1
+            for blob_id in pm[8]:
                 links.append((seq, blob_id))
-            if recall_of is not None:
-                recalls.append((source, recall_of, seq))
-            observe(sender, recipients, conversation, chat, sent_at, sender_fp, conv_fp)
+            if pm[9] is not None:  # the message id a revoke recalls
+                recalls.append((pm[0], pm[9], seq))
+            # sender, recipients, conversation, chat, sent_at, sender and conversation fps
+            observe(pm[10], pm[11], pm[12], pm[5], pm[4], pm[15], pm[16])
         first = a.ledger_size - len(todo) + 1  # seqs are consecutive, ``todo_msgs`` first
         conn.executemany(
             "INSERT INTO messages (seq, source, source_msg_id, kind, sent_at, sender_fp, conv_fp, "

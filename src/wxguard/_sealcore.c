@@ -1,0 +1,450 @@
+/* The seal stage's per-message loop in one native call per batch (optional).
+ *
+ * ``seal_messages`` does for each prepared message exactly what the Python loop in
+ * ``wxguard.seal._seal_messages_py`` does — AES-256-GCM of the packed body bound to its
+ * ledger position, the stored-row digest, the ledger leaf, the hash chain and the Merkle
+ * frontier — and builds the SQLite rows. The Python loop is the reference: a test
+ * compares the two byte for byte on generated batches, and wxguard falls back to it when
+ * this module was not built (no compiler, no OpenSSL headers). Formats:
+ * docs/formats.md and wxguard/proofcheck.py; the loop's cost: docs/performance.md.
+ *
+ * Every primitive is OpenSSL's libcrypto (EVP), fetched once.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <openssl/evp.h>
+#include <stdint.h>
+#include <string.h>
+
+#define NONCE 12
+#define TAG 16
+#define HASH 32
+#define MAX_FRONTIER 64
+
+static EVP_MD *sha256_md;
+static EVP_CIPHER *gcm_cipher;
+
+/* Fields of a ``wxguard.seal.Prepared`` tuple. */
+enum {
+    P_SOURCE, P_MSGID, P_MID, P_KIND, P_SENT_AT, P_CHAT, P_FLAGS, P_MEDIA, P_BLOBS,
+    P_RECALL, P_SENDER, P_RECIPIENTS, P_CONV, P_DKEY, P_CFP, P_SENDER_FP, P_CONV_FP,
+    P_PACKED, P_COMMIT, P_FIELDS
+};
+
+typedef struct {
+    const char *p;
+    Py_ssize_t n;
+} span;
+
+static int
+str_span(PyObject *o, span *out, const char *what)
+{
+    if (!PyUnicode_Check(o)) {
+        PyErr_Format(PyExc_TypeError, "prepared message: %s must be str", what);
+        return -1;
+    }
+    out->p = PyUnicode_AsUTF8AndSize(o, &out->n);
+    return out->p == NULL ? -1 : 0;
+}
+
+static int
+bytes_span(PyObject *o, span *out, const char *what, Py_ssize_t want)
+{
+    if (!PyBytes_Check(o)) {
+        PyErr_Format(PyExc_TypeError, "prepared message: %s must be bytes", what);
+        return -1;
+    }
+    out->p = PyBytes_AS_STRING(o);
+    out->n = PyBytes_GET_SIZE(o);
+    if (want >= 0 && out->n != want) {
+        PyErr_Format(PyExc_ValueError, "prepared message: %s must be %zd bytes, got %zd",
+                     what, want, out->n);
+        return -1;
+    }
+    return 0;
+}
+
+static void
+put_be32(unsigned char *b, uint32_t v)
+{
+    b[0] = (unsigned char)(v >> 24);
+    b[1] = (unsigned char)(v >> 16);
+    b[2] = (unsigned char)(v >> 8);
+    b[3] = (unsigned char)v;
+}
+
+static void
+put_be64(unsigned char *b, uint64_t v)
+{
+    put_be32(b, (uint32_t)(v >> 32));
+    put_be32(b + 4, (uint32_t)v);
+}
+
+static int
+lengths_fit(const span *s, int n)
+{
+    for (int i = 0; i < n; i++)
+        if ((uint64_t)s[i].n > 0xffffffffu) {
+            PyErr_SetString(PyExc_ValueError, "prepared message: a field exceeds 4 GiB");
+            return 0;
+        }
+    return 1;
+}
+
+/* SHA-256 over ``n`` spans. */
+static int
+sha256_parts(EVP_MD_CTX *md, const span *parts, int n, unsigned char *out)
+{
+    if (!EVP_DigestInit_ex(md, sha256_md, NULL))
+        return -1;
+    for (int i = 0; i < n; i++)
+        if (parts[i].n && !EVP_DigestUpdate(md, parts[i].p, (size_t)parts[i].n))
+            return -1;
+    return EVP_DigestFinal_ex(md, out, NULL) ? 0 : -1;
+}
+
+static PyObject *
+new_bytearray(const void *p, Py_ssize_t n)
+{
+    return PyByteArray_FromStringAndSize((const char *)p, n);
+}
+
+static int
+floor_day(long long ms, long long *day)
+{
+    long long d = ms / 86400000LL;
+    if (ms % 86400000LL < 0)
+        d -= 1;
+    *day = d;
+    return 0;
+}
+
+PyDoc_STRVAR(seal_messages_doc,
+"seal_messages(todo, bucket_key, nonces, seq0, head, frontier, now)\n"
+"-> (rows, ledger_rows, key_rows, head, frontier)\n\n"
+"Seal prepared messages at ledger positions seq0, seq0+1, ...; ``bucket_key(sent_at)``\n"
+"gives (key id, 32-byte AES key) and is asked once per day of sent_at; ``nonces`` holds\n"
+"12 random bytes per message; ``frontier`` is the Merkle frontier's [(height, hash)].\n"
+"Same result as wxguard.seal._seal_messages_py.");
+
+static PyObject *
+seal_messages(PyObject *self, PyObject *args)
+{
+    PyObject *todo, *bucket_key, *frontier_in;
+    Py_buffer nonces, head_in;
+    long long seq0, now;
+    if (!PyArg_ParseTuple(args, "O!Oy*Ly*O!L", &PyList_Type, &todo, &bucket_key, &nonces,
+                          &seq0, &head_in, &PyList_Type, &frontier_in, &now))
+        return NULL;
+    (void)self;
+
+    PyObject *rows = NULL, *ledger_rows = NULL, *key_rows = NULL, *result = NULL;
+    PyObject *kind_message = NULL, *frontier_out = NULL;
+    EVP_MD_CTX *md = NULL;
+    EVP_CIPHER_CTX *aes = NULL;
+    unsigned char *aad = NULL;
+    Py_ssize_t aad_cap = 0;
+    unsigned char head[HASH];
+    unsigned char stack_hash[MAX_FRONTIER][HASH];
+    long long stack_height[MAX_FRONTIER];
+    int depth = 0;
+    Py_ssize_t n = PyList_GET_SIZE(todo);
+
+    if (head_in.len != HASH) {
+        PyErr_SetString(PyExc_ValueError, "ledger head must be 32 bytes");
+        goto done;
+    }
+    memcpy(head, head_in.buf, HASH);
+    if (nonces.len < NONCE * n) {
+        PyErr_Format(PyExc_ValueError, "%zd nonce bytes for %zd messages", nonces.len, n);
+        goto done;
+    }
+    if (PyList_GET_SIZE(frontier_in) > MAX_FRONTIER) {
+        PyErr_SetString(PyExc_ValueError, "Merkle frontier is too deep");
+        goto done;
+    }
+    for (Py_ssize_t j = 0; j < PyList_GET_SIZE(frontier_in); j++) {
+        PyObject *e = PyList_GET_ITEM(frontier_in, j);
+        char *h;
+        Py_ssize_t hn;
+        if (!PyTuple_Check(e) || PyTuple_GET_SIZE(e) != 2 ||
+            !PyBytes_Check(PyTuple_GET_ITEM(e, 1))) {
+            PyErr_SetString(PyExc_TypeError, "frontier entries are (height, hash)");
+            goto done;
+        }
+        stack_height[depth] = PyLong_AsLongLong(PyTuple_GET_ITEM(e, 0));
+        if (stack_height[depth] == -1 && PyErr_Occurred())
+            goto done;
+        if (PyBytes_AsStringAndSize(PyTuple_GET_ITEM(e, 1), &h, &hn) < 0)
+            goto done;
+        if (hn != HASH) {
+            PyErr_SetString(PyExc_ValueError, "frontier hashes are 32 bytes");
+            goto done;
+        }
+        memcpy(stack_hash[depth++], h, HASH);
+    }
+
+    rows = PyList_New(n);
+    ledger_rows = PyList_New(n);
+    key_rows = PyList_New(n);
+    kind_message = PyUnicode_FromString("message");
+    md = EVP_MD_CTX_new();
+    aes = EVP_CIPHER_CTX_new();
+    if (!rows || !ledger_rows || !key_rows || !kind_message)
+        goto done;
+    if (!md || !aes) {
+        PyErr_NoMemory();
+        goto done;
+    }
+
+    long long cur_day = 0, cur_kid = 0;
+    int have_key = 0;
+    PyObject *cur_kid_obj = NULL; /* borrowed from the last bucket_key result, kept below */
+    PyObject *kid_keep = NULL;
+    const unsigned char *nonce = (const unsigned char *)nonces.buf;
+
+    for (Py_ssize_t i = 0; i < n; i++, nonce += NONCE) {
+        PyObject *pm = PyList_GET_ITEM(todo, i);
+        if (!PyTuple_Check(pm) || PyTuple_GET_SIZE(pm) != P_FIELDS) {
+            PyErr_Format(PyExc_TypeError, "todo[%zd] is not a prepared message", i);
+            goto loop_fail;
+        }
+        span source, msgid, mid, kind, chat, flags, cfp, sfp, vfp, packed, commit;
+        if (str_span(PyTuple_GET_ITEM(pm, P_SOURCE), &source, "source") ||
+            str_span(PyTuple_GET_ITEM(pm, P_MSGID), &msgid, "source msg id") ||
+            str_span(PyTuple_GET_ITEM(pm, P_MID), &mid, "message id") ||
+            str_span(PyTuple_GET_ITEM(pm, P_KIND), &kind, "kind") ||
+            str_span(PyTuple_GET_ITEM(pm, P_CHAT), &chat, "chat") ||
+            str_span(PyTuple_GET_ITEM(pm, P_FLAGS), &flags, "flags") ||
+            bytes_span(PyTuple_GET_ITEM(pm, P_CFP), &cfp, "content fingerprint", -1) ||
+            bytes_span(PyTuple_GET_ITEM(pm, P_SENDER_FP), &sfp, "sender fingerprint", -1) ||
+            bytes_span(PyTuple_GET_ITEM(pm, P_CONV_FP), &vfp, "conversation fingerprint", -1) ||
+            bytes_span(PyTuple_GET_ITEM(pm, P_PACKED), &packed, "body", -1) ||
+            bytes_span(PyTuple_GET_ITEM(pm, P_COMMIT), &commit, "commitment", HASH))
+            goto loop_fail;
+        span all[] = {source, msgid, kind, chat, flags, mid, packed};
+        if (!lengths_fit(all, 7) || packed.n > INT_MAX - NONCE - TAG)
+            goto loop_fail;
+        PyObject *sent_obj = PyTuple_GET_ITEM(pm, P_SENT_AT);
+        long long sent_at = PyLong_AsLongLong(sent_obj);
+        long long media = PyLong_AsLongLong(PyTuple_GET_ITEM(pm, P_MEDIA));
+        if ((sent_at == -1 || media == -1) && PyErr_Occurred())
+            goto loop_fail;
+        long long seq = seq0 + i;
+
+        /* The day's data key (the caller's bucket_key caches by day as well). */
+        long long day;
+        floor_day(sent_at, &day);
+        if (!have_key || day != cur_day) {
+            PyObject *hit = PyObject_CallOneArg(bucket_key, sent_obj);
+            if (hit == NULL)
+                goto loop_fail;
+            if (!PyTuple_Check(hit) || PyTuple_GET_SIZE(hit) != 2 ||
+                !PyBytes_Check(PyTuple_GET_ITEM(hit, 1)) ||
+                PyBytes_GET_SIZE(PyTuple_GET_ITEM(hit, 1)) != 32) {
+                Py_DECREF(hit);
+                PyErr_SetString(PyExc_TypeError, "bucket_key must return (int, 32 bytes)");
+                goto loop_fail;
+            }
+            long long kid = PyLong_AsLongLong(PyTuple_GET_ITEM(hit, 0));
+            if (kid == -1 && PyErr_Occurred()) {
+                Py_DECREF(hit);
+                goto loop_fail;
+            }
+            if (!have_key || kid != cur_kid) {
+                if (!EVP_EncryptInit_ex(aes, gcm_cipher, NULL,
+                                        (const unsigned char *)PyBytes_AS_STRING(
+                                            PyTuple_GET_ITEM(hit, 1)),
+                                        NULL)) {
+                    Py_DECREF(hit);
+                    goto ssl_fail;
+                }
+            }
+            Py_XDECREF(kid_keep);
+            kid_keep = hit; /* keeps the kid object alive */
+            cur_kid_obj = PyTuple_GET_ITEM(hit, 0);
+            cur_kid = kid;
+            cur_day = day;
+            have_key = 1;
+        }
+
+        /* AAD "msg\0<seq>\0<message id>" (wxguard.seal.body_aad). */
+        char seqtxt[24];
+        int seqlen = snprintf(seqtxt, sizeof seqtxt, "%lld", seq);
+        Py_ssize_t aad_n = 4 + seqlen + 1 + mid.n;
+        if (aad_n > aad_cap) {
+            unsigned char *grown = PyMem_Realloc(aad, (size_t)aad_n);
+            if (grown == NULL) {
+                PyErr_NoMemory();
+                goto loop_fail;
+            }
+            aad = grown;
+            aad_cap = aad_n;
+        }
+        memcpy(aad, "msg\0", 4);
+        memcpy(aad + 4, seqtxt, (size_t)seqlen);
+        aad[4 + seqlen] = 0;
+        memcpy(aad + 5 + seqlen, mid.p, (size_t)mid.n);
+
+        /* body = nonce || AES-256-GCM(packed, aad) || tag (wxguard.crypto.seal). */
+        Py_ssize_t body_n = NONCE + packed.n + TAG;
+        PyObject *body = PyByteArray_FromStringAndSize(NULL, body_n);
+        if (body == NULL)
+            goto loop_fail;
+        unsigned char *b = (unsigned char *)PyByteArray_AS_STRING(body);
+        int outl = 0, finl = 0;
+        memcpy(b, nonce, NONCE);
+        if (!EVP_EncryptInit_ex(aes, NULL, NULL, NULL, nonce) ||
+            !EVP_EncryptUpdate(aes, NULL, &outl, aad, (int)aad_n) ||
+            !EVP_EncryptUpdate(aes, b + NONCE, &outl, (const unsigned char *)packed.p,
+                               (int)packed.n) ||
+            !EVP_EncryptFinal_ex(aes, b + NONCE + outl, &finl) ||
+            !EVP_CIPHER_CTX_ctrl(aes, EVP_CTRL_GCM_GET_TAG, TAG, b + NONCE + packed.n)) {
+            Py_DECREF(body);
+            goto ssl_fail;
+        }
+
+        /* Stored-row digest (wxguard.seal.message_stored_digest). */
+        unsigned char rowhead[4 * 8 + 5 * 4];
+        put_be64(rowhead, (uint64_t)seq);
+        put_be64(rowhead + 8, (uint64_t)sent_at);
+        put_be64(rowhead + 16, (uint64_t)cur_kid);
+        put_be64(rowhead + 24, (uint64_t)media);
+        put_be32(rowhead + 32, (uint32_t)source.n);
+        put_be32(rowhead + 36, (uint32_t)msgid.n);
+        put_be32(rowhead + 40, (uint32_t)kind.n);
+        put_be32(rowhead + 44, (uint32_t)chat.n);
+        put_be32(rowhead + 48, (uint32_t)flags.n);
+        span stored_parts[] = {
+            {(const char *)rowhead, sizeof rowhead}, source, msgid, kind, chat, flags,
+            sfp, vfp, cfp, {(const char *)b, body_n},
+        };
+        unsigned char stored[HASH], leaf[HASH];
+        if (sha256_parts(md, stored_parts, 10, stored) < 0) {
+            Py_DECREF(body);
+            goto ssl_fail;
+        }
+
+        /* Leaf (proofcheck.leaf_hash): 0x00 | frame("message") | frame(mid) | commit | stored. */
+        unsigned char lead[1 + 4 + 7 + 4];
+        lead[0] = 0;
+        put_be32(lead + 1, 7);
+        memcpy(lead + 5, "message", 7);
+        put_be32(lead + 12, (uint32_t)mid.n);
+        span leaf_parts[] = {
+            {(const char *)lead, sizeof lead}, mid, commit, {(const char *)stored, HASH},
+        };
+        /* Chain (ledger.chain_next): "wxguard-chain\0" | prev | leaf. */
+        span chain_parts[] = {
+            {"wxguard-chain\0", 14}, {(const char *)head, HASH}, {(const char *)leaf, HASH},
+        };
+        if (sha256_parts(md, leaf_parts, 4, leaf) < 0 ||
+            sha256_parts(md, chain_parts, 3, head) < 0) {
+            Py_DECREF(body);
+            goto ssl_fail;
+        }
+
+        /* Merkle frontier (ledger.Frontier.append). */
+        unsigned char node[HASH];
+        long long height = 0;
+        memcpy(node, leaf, HASH);
+        while (depth > 0 && stack_height[depth - 1] == height) {
+            span parts[] = {
+                {"\x01", 1}, {(const char *)stack_hash[depth - 1], HASH},
+                {(const char *)node, HASH},
+            };
+            if (sha256_parts(md, parts, 3, node) < 0) {
+                Py_DECREF(body);
+                goto ssl_fail;
+            }
+            depth--;
+            height++;
+        }
+        if (depth == MAX_FRONTIER) {
+            Py_DECREF(body);
+            PyErr_SetString(PyExc_OverflowError, "Merkle frontier overflow");
+            goto loop_fail;
+        }
+        stack_height[depth] = height;
+        memcpy(stack_hash[depth++], node, HASH);
+
+        /* Rows: messages, ledger, message_keys (as wxguard.seal._seal_messages_py). The
+         * chat type is a StrEnum: bound as a plain str, since sqlite3 binds only exact
+         * str without a lookup in its adapter registry. */
+        PyObject *row = Py_BuildValue(
+            "(LOOOONNNONOON" "L)", seq, PyTuple_GET_ITEM(pm, P_SOURCE),
+            PyTuple_GET_ITEM(pm, P_MSGID), PyTuple_GET_ITEM(pm, P_KIND), sent_obj,
+            new_bytearray(sfp.p, sfp.n), new_bytearray(vfp.p, vfp.n),
+            PyUnicode_FromStringAndSize(chat.p, chat.n), cur_kid_obj,
+            new_bytearray(cfp.p, cfp.n),
+            PyTuple_GET_ITEM(pm, P_FLAGS), PyTuple_GET_ITEM(pm, P_MEDIA), body, now);
+        if (row == NULL)
+            goto loop_fail;
+        PyList_SET_ITEM(rows, i, row);
+        PyObject *lrow = Py_BuildValue("(LOONN)", seq, kind_message, PyTuple_GET_ITEM(pm, P_MID),
+                                       new_bytearray(leaf, HASH), new_bytearray(head, HASH));
+        if (lrow == NULL)
+            goto loop_fail;
+        PyList_SET_ITEM(ledger_rows, i, lrow);
+        PyObject *krow = Py_BuildValue("(OL)", PyTuple_GET_ITEM(pm, P_DKEY), seq);
+        if (krow == NULL)
+            goto loop_fail;
+        PyList_SET_ITEM(key_rows, i, krow);
+        continue;
+
+    ssl_fail:
+        PyErr_Format(PyExc_RuntimeError, "OpenSSL failed sealing todo[%zd]", i);
+    loop_fail:
+        Py_XDECREF(kid_keep);
+        goto done;
+    }
+    Py_XDECREF(kid_keep);
+
+    frontier_out = PyList_New(depth);
+    if (frontier_out == NULL)
+        goto done;
+    for (int j = 0; j < depth; j++) {
+        PyObject *e = Py_BuildValue("(Ly#)", stack_height[j], (const char *)stack_hash[j],
+                                    (Py_ssize_t)HASH);
+        if (e == NULL)
+            goto done;
+        PyList_SET_ITEM(frontier_out, j, e);
+    }
+    result = Py_BuildValue("(OOOy#O)", rows, ledger_rows, key_rows, (const char *)head,
+                           (Py_ssize_t)HASH, frontier_out);
+
+done:
+    Py_XDECREF(rows);
+    Py_XDECREF(ledger_rows);
+    Py_XDECREF(key_rows);
+    Py_XDECREF(kind_message);
+    Py_XDECREF(frontier_out);
+    EVP_MD_CTX_free(md);
+    EVP_CIPHER_CTX_free(aes);
+    PyMem_Free(aad);
+    PyBuffer_Release(&nonces);
+    PyBuffer_Release(&head_in);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"seal_messages", seal_messages, METH_VARARGS, seal_messages_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "wxguard._sealcore",
+    "Native seal loop (optional; wxguard.seal falls back to Python).", -1, methods,
+};
+
+PyMODINIT_FUNC
+PyInit__sealcore(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    gcm_cipher = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+    if (sha256_md == NULL || gcm_cipher == NULL) {
+        PyErr_SetString(PyExc_ImportError, "OpenSSL lacks SHA-256 or AES-256-GCM");
+        return NULL;
+    }
+    return PyModule_Create(&module);
+}
