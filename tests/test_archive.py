@@ -23,7 +23,8 @@ from wxguard.ingest import Preparer, ingest_file
 from wxguard.inputs import HEAD_BYTES, MAX_RECORD, IngestError
 from wxguard.model import message_id
 from wxguard.proofcheck import split_plaintext
-from wxguard.seal import Sealer, open_body, opened_batches
+from wxguard.seal import Sealer
+from wxguard.sealed import open_body, opened_batches
 from wxguard.verify import verify
 
 

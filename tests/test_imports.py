@@ -37,7 +37,8 @@ from wxguard.model import (
     direct_conversation_id,
 )
 from wxguard.policy.facts import event_of
-from wxguard.seal import Sealer, opened_batches
+from wxguard.seal import Sealer
+from wxguard.sealed import opened_batches
 from wxguard.textview import text_view
 from wxguard.verify import verify
 

@@ -20,7 +20,8 @@ from wxguard.archive import Archive
 from wxguard.crypto import NONCE, open_sealed
 from wxguard.ledger import Frontier, merkle_root
 from wxguard.model import ChatType
-from wxguard.seal import Prepared, _seal_messages_py, body_aad, native_seal_messages
+from wxguard.seal import Prepared, _seal_messages_py, native_seal_messages
+from wxguard.sealed import body_aad
 
 # scripts/test.sh installs the headers and sets this, so CI fails when the extension
 # stops building instead of silently testing the Python loop alone.

@@ -15,7 +15,7 @@ from wxguard.archive import Archive
 from wxguard.detect.registry import DetectorRegistry
 from wxguard.detect.scan import archive_config, scan_archive
 from wxguard.model import Message
-from wxguard.seal import opened_batches
+from wxguard.sealed import opened_batches
 from wxguard.search.engine import SearchEngine, matching_seqs
 from wxguard.search.query import QueryError, parse
 from wxguard.search.text import CJK, normalise, term_pattern

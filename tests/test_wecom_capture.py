@@ -39,7 +39,7 @@ from wxguard.capture.sdk import SIGNATURES, LibraryError, load_library
 from wxguard.delivery.config import ConfigError
 from wxguard.demo.generator import generate
 from wxguard.model import message_id
-from wxguard.seal import opened_batches
+from wxguard.sealed import opened_batches
 from wxguard.verify import verify
 from wxguard.wecom import normalise_bytes
 

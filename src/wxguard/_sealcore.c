@@ -268,7 +268,7 @@ seal_messages(PyObject *self, PyObject *args)
             have_key = 1;
         }
 
-        /* AAD "msg\0<seq>\0<message id>" (wxguard.seal.body_aad). */
+        /* AAD "msg\0<seq>\0<message id>" (wxguard.sealed.body_aad). */
         char seqtxt[24];
         int seqlen = snprintf(seqtxt, sizeof seqtxt, "%lld", seq);
         Py_ssize_t aad_n = 4 + seqlen + 1 + mid.n;
@@ -304,7 +304,7 @@ seal_messages(PyObject *self, PyObject *args)
             goto ssl_fail;
         }
 
-        /* Stored-row digest (wxguard.seal.message_stored_digest). */
+        /* Stored-row digest (wxguard.sealed.message_stored_digest). */
         unsigned char rowhead[4 * 8 + 5 * 4];
         put_be64(rowhead, (uint64_t)seq);
         put_be64(rowhead + 8, (uint64_t)sent_at);

@@ -36,7 +36,8 @@ from .model import (
     message_id,
 )
 from .proofcheck import split_plaintext
-from .seal import Batch, Sealer, open_blob, open_body
+from .seal import Batch, Sealer
+from .sealed import open_blob, open_body
 from .textview import attachments_of
 
 VERSION = 1

@@ -12,7 +12,7 @@ from .archive import Archive, ArchiveError
 from .ledger import inclusion_path, inclusion_paths
 from .msgkey import dedupe_key
 from .proofcheck import FORMAT, split_plaintext
-from .seal import message_stored_digest, open_body
+from .sealed import message_stored_digest, open_body
 
 
 def _by_id(a: Archive, msgid: str) -> list[tuple[int, str, str]]:

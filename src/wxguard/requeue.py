@@ -32,7 +32,8 @@ from . import audit, interchange, wecom
 from .archive import Archive
 from .crypto import open_sealed
 from .model import Message
-from .seal import MAX_QUARANTINE_KEEP, Batch, Sealer, quarantine_aad
+from .seal import MAX_QUARANTINE_KEEP, Batch, Sealer
+from .sealed import quarantine_aad
 
 if TYPE_CHECKING:
     from .capture.pull import Puller

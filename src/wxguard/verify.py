@@ -23,7 +23,7 @@ from .disposal import tombstone_leaf
 from .ledger import GENESIS, Frontier, chain_next, checkpoint_message, leaf_hash
 from .model import message_id
 from .proofcheck import commitment, ed25519_verify, key_fingerprint, split_plaintext
-from .seal import blob_stored_digest, message_stored_digest, open_body
+from .sealed import blob_stored_digest, message_stored_digest, open_body
 
 MAX_REPORTED = 100
 

@@ -22,7 +22,7 @@ import msgspec
 
 from ..archive import Archive, _now_ms
 from ..model import message_id
-from ..seal import opened_batches
+from ..sealed import opened_batches
 from ..textview import attachments_of, text_view
 from .api import DetectConfig, Detector, DetectorError, Explanation, Finding
 from .engine import DetectorFault, Engine, ScanResult

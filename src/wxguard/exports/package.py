@@ -36,7 +36,7 @@ from ..model import ChatType, Message
 from ..policy.store import load_directory
 from ..proof import build_proofs
 from ..proofcheck import MANIFEST_FORMAT, canonical_json, manifest_message, split_plaintext
-from ..seal import open_body
+from ..sealed import open_body
 from ..textview import attachments_of
 from . import writers
 from .writers import FORMATS, Item, Thread

@@ -25,7 +25,7 @@ from ..archive import Archive, _now_ms
 from ..delivery.config import AlertingConfig
 from ..delivery.outbox import enqueue
 from ..model import message_id
-from ..seal import opened_batches
+from ..sealed import opened_batches
 from ..textview import text_view
 from .evaluate import Hit, PolicyEngine
 from .facts import Directory, Event, FindingFact, event_of

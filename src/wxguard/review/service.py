@@ -15,7 +15,7 @@ from typing import Any
 from .. import audit
 from ..model import ChatType
 from ..policy import store
-from ..seal import open_blob
+from ..sealed import open_blob
 from . import sampling
 from .service_alerts import SEVERITY_RANK, SORTS, STATES, AlertService, QueueQuery
 from .service_core import NotFound, ServiceCore, Viewer

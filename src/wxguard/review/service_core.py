@@ -21,7 +21,7 @@ from ..policy import store
 from ..policy.facts import Directory
 from ..policy.pack import FOLDER, PolicySet, load_policies
 from ..proofcheck import split_plaintext
-from ..seal import open_body
+from ..sealed import open_body
 from ..textview import attachments_of
 from .accounts import User
 from .settings import ReviewSettings

@@ -22,7 +22,7 @@ from ..model import Message
 from ..policy.facts import Directory
 from ..policy.store import load_directory
 from ..proofcheck import split_plaintext
-from ..seal import open_body
+from ..sealed import open_body
 from ..textview import text_view
 from .index import SearchIndex, fp16
 from .query import SearchQuery, Term, parse

@@ -26,7 +26,7 @@ import tantivy
 
 from ..archive import Archive
 from ..model import ChatType, Message, ParticipantKind, classify_participant
-from ..seal import opened_batches
+from ..sealed import opened_batches
 from ..textview import attachments_of, text_view
 from .text import TokenHasher, normalise, tokens
 
