@@ -164,4 +164,8 @@ def test_ingest_and_verify_with_either_loop(demo: Path, tmp_path: Path) -> None:
     if native_seal_messages is not None:
         assert names["1"] == "seal_messages"
     assert summaries["1"] == summaries["0"]
+    off = run_cli("--version", env={"WXGUARD_NATIVE": "0"}).stdout
+    assert "seal loop: Python (WXGUARD_NATIVE=0)" in off
+    if native_seal_messages is not None:
+        assert "seal loop: native" in run_cli("--version").stdout
     assert "(3,000 messages" in summaries["1"]

@@ -34,7 +34,7 @@ from .imports import FORMATS as WECHAT_FORMATS
 from .ingest import FORMATS, Preparer, ingest_file
 from .inputs import IngestError
 from .keys import rotate_kek
-from .seal import Counts, Sealer
+from .seal import Counts, Sealer, seal_loop
 
 app = typer.Typer(
     help="wxguard — compliance archive and DLP monitor for WeChat and WeCom.",
@@ -135,10 +135,12 @@ def _print_json(obj: Any) -> None:
 
 @app.callback(invoke_without_command=True)
 def _root(
-    version: Annotated[bool, typer.Option("--version", help="Print the version")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", help="Print the version and which seal loop runs")
+    ] = False,
 ) -> None:
     if version:
-        out.print(f"wxguard {__version__}")
+        out.print(f"wxguard {__version__} (seal loop: {seal_loop()})", highlight=False)
         raise typer.Exit()
     # Whatever wxguard writes (archive files, search indexes, exports, proofs) is readable by
     # its owner only, whatever the shell's umask.

@@ -216,6 +216,15 @@ seal_messages: SealMessages = (
 )
 
 
+def seal_loop() -> str:
+    """Which seal loop runs in this process, and why (``wxguard --version``)."""
+    if NATIVE:
+        return "native"
+    if native_seal_messages is None:
+        return "Python (wxguard._sealcore was not built at install: see docs/operations.md)"
+    return "Python (WXGUARD_NATIVE=0)"
+
+
 class Sealer:
     def __init__(self, archive: Archive) -> None:
         self.a = archive
