@@ -25,8 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from wxguard import native
 from wxguard.demo.generator import generate
-from wxguard.seal import NATIVE, native_seal_messages
 from wxguard.wecom import normalise_bytes
 
 
@@ -63,7 +63,7 @@ def main() -> None:
         db = sum(p.stat().st_size for p in data.glob("archive.db*"))
         verify_s, _ = _run(["verify"], env)
         python_s = 0.0
-        if NATIVE and not args.no_python:
+        if native.ENABLED and not args.no_python:
             env3 = {**env, "WXGUARD_DATA": str(tmp / "data-python"), "WXGUARD_NATIVE": "0"}
             subprocess.run([sys.executable, "-m", "wxguard", "init"], env=env3, check=True,
                            stdout=subprocess.DEVNULL)  # fmt: skip
@@ -90,12 +90,8 @@ def main() -> None:
             f"ingest                {ingest_s:.1f} s  ->  {n / ingest_s:,.0f} msg/s (one process, "
             "process start and final checkpoint included)"
         )
-        loop = (
-            "native seal loop" if NATIVE
-            else "Python seal loop: wxguard._sealcore not built" if native_seal_messages is None
-            else "Python seal loop: WXGUARD_NATIVE=0"
-        )  # fmt: skip
-        print(f"  ({loop})")
+        loop = native.describe()
+        print(f"  (seal loop: {loop})")
         if python_s:
             print(
                 f"  Python seal loop    {python_s:.1f} s  ->  {n / python_s:,.0f} msg/s "

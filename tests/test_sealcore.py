@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -15,18 +17,22 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import run_cli
-from wxguard import seal
+from wxguard import native, seal
 from wxguard.archive import Archive
+from wxguard.codec import Codec
 from wxguard.crypto import NONCE, open_sealed
 from wxguard.ledger import Frontier, merkle_root
 from wxguard.model import ChatType
+from wxguard.proofcheck import commitment
 from wxguard.seal import Prepared, _seal_messages_py, native_seal_messages
 from wxguard.sealed import body_aad
+
+CODEC = Codec()
 
 # scripts/test.sh installs the headers and sets this, so CI fails when the extension
 # stops building instead of silently testing the Python loop alone.
 REQUIRED = os.environ.get("WXGUARD_REQUIRE_NATIVE") == "1"
-native = pytest.mark.skipif(
+needs_native = pytest.mark.skipif(
     native_seal_messages is None and not REQUIRED, reason="native seal loop not built"
 )
 
@@ -65,7 +71,7 @@ def _types(x: Any) -> Any:
     return type(x)
 
 
-@native
+@needs_native
 @settings(max_examples=300, deadline=None)
 @given(
     todo=st.lists(prepared, max_size=12),
@@ -90,7 +96,7 @@ def test_native_loop_matches_python(
     assert _types(got) == _types(want)  # bytearray, exact str and int where sqlite3 binds them
 
 
-@native
+@needs_native
 def test_native_rows_open_and_chain() -> None:
     """Not only equal to the reference: the bodies open under their AAD and the frontier
     gives the Merkle root of all leaves."""
@@ -118,7 +124,7 @@ def test_native_rows_open_and_chain() -> None:
     assert Frontier(45, stack).root() == merkle_root(prior + [bytes(r[3]) for r in ledger_rows])
 
 
-@native
+@needs_native
 def test_native_rejects_bad_input_clearly() -> None:
     assert native_seal_messages is not None
     good: Prepared = ("wecom", "m", "wecom:m", "text", 0, ChatType.DIRECT, "", 0, (), None,
@@ -135,6 +141,47 @@ def test_native_rejects_bad_input_clearly() -> None:
         native_seal_messages([good], lambda t: (1, b"short"), b"n" * 12, 1, b"\x00" * 32, [], 0)
     with pytest.raises(ZeroDivisionError):  # the key lookup's own error comes through
         native_seal_messages([good], lambda t: (1 // 0, b""), b"n" * 12, 1, b"\x00" * 32, [], 0)
+
+
+@needs_native
+@settings(max_examples=300, deadline=None)
+@given(key=st.binary(max_size=100), domain=st.binary(max_size=8), data=st.binary(max_size=600))
+def test_native_fingerprint_is_the_documented_hmac(key: bytes, domain: bytes, data: bytes) -> None:
+    assert native.built is not None
+    want = hmac.new(key, domain + b"\x00" + data, hashlib.sha256).digest()[:16]
+    assert native.built.fingerprint(key, domain, data) == want
+
+
+compressible = st.text(max_size=60).map(lambda t: (t * 20).encode())
+
+
+@needs_native
+@settings(max_examples=200, deadline=None)
+@given(
+    salt=st.binary(min_size=16, max_size=16),
+    canonical=st.one_of(st.binary(max_size=2000), compressible),
+    raw=st.one_of(st.binary(max_size=2000), compressible),
+)
+def test_native_pack_commit_matches_codec(salt: bytes, canonical: bytes, raw: bytes) -> None:
+    """Both codec bytes occur: random bytes do not compress, repeated text does."""
+    assert native.built is not None
+    pt = salt + struct.pack(">I", len(canonical)) + canonical + raw
+    got = native.built.pack_commit(salt, canonical, raw, CODEC.compress)
+    assert got == (CODEC.pack(pt), commitment(pt))
+    assert CODEC.unpack(got[0]) == pt
+
+
+@needs_native
+def test_native_pack_commit_errors() -> None:
+    assert native.built is not None
+    with pytest.raises(ValueError, match="a salt is 16 bytes, got 3"):
+        native.built.pack_commit(b"abc", b"{}", b"{}", CODEC.compress)
+
+    def broken(pt: bytes) -> bytes:
+        raise MemoryError("compressor")
+
+    with pytest.raises(MemoryError, match="compressor"):
+        native.built.pack_commit(b"s" * 16, b"{}", b"{}", broken)
 
 
 def test_ledger_extend_refuses_a_gap(archive: Archive) -> None:

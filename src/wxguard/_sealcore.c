@@ -12,6 +12,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdint.h>
 #include <string.h>
@@ -427,8 +428,137 @@ done:
     return result;
 }
 
+PyDoc_STRVAR(fingerprint_doc,
+"fingerprint(key, domain, data) -> 16 bytes\n\n"
+"HMAC-SHA-256(key, domain || 0x00 || data) cut to 16 bytes: the same value as\n"
+"wxguard.crypto.Fingerprinter.of_bytes (RFC 2104 over OpenSSL's SHA-256, whose HMAC\n"
+"one-shot looks the digest up on every call).");
+
+static PyObject *
+fingerprint(PyObject *self, PyObject *args)
+{
+    Py_buffer key, domain, data;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*y*", &key, &domain, &data))
+        return NULL;
+    PyObject *result = NULL;
+    unsigned char block[64], inner[HASH], out[HASH];
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    if (md == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    memset(block, 0, sizeof block);
+    if (key.len > 64) {
+        span k = {(const char *)key.buf, key.len};
+        if (sha256_parts(md, &k, 1, block) < 0)
+            goto ssl_fail;
+    } else {
+        memcpy(block, key.buf, (size_t)key.len);
+    }
+    for (int i = 0; i < 64; i++)
+        block[i] ^= 0x36;
+    span in_parts[] = {
+        {(const char *)block, 64}, {(const char *)domain.buf, domain.len}, {"\0", 1},
+        {(const char *)data.buf, data.len},
+    };
+    if (sha256_parts(md, in_parts, 4, inner) < 0)
+        goto ssl_fail;
+    for (int i = 0; i < 64; i++)
+        block[i] ^= 0x36 ^ 0x5c;
+    span out_parts[] = {{(const char *)block, 64}, {(const char *)inner, HASH}};
+    if (sha256_parts(md, out_parts, 2, out) < 0)
+        goto ssl_fail;
+    result = PyBytes_FromStringAndSize((const char *)out, 16);
+    goto done;
+ssl_fail:
+    PyErr_SetString(PyExc_RuntimeError, "OpenSSL failed computing a fingerprint");
+done:
+    OPENSSL_cleanse(block, sizeof block);
+    EVP_MD_CTX_free(md);
+    PyBuffer_Release(&key);
+    PyBuffer_Release(&domain);
+    PyBuffer_Release(&data);
+    return result;
+}
+
+PyDoc_STRVAR(pack_commit_doc,
+"pack_commit(salt, canonical, raw, compress) -> (packed body, commitment)\n\n"
+"The sealed plaintext salt(16) | u32 len | canonical | raw, packed as\n"
+"wxguard.codec.Codec.pack does with ``compress`` (its compressor's method), and its\n"
+"commitment (wxguard.proofcheck.commitment).");
+
+static PyObject *
+pack_commit(PyObject *self, PyObject *args)
+{
+    Py_buffer salt, canonical, raw;
+    PyObject *compress;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*y*O", &salt, &canonical, &raw, &compress))
+        return NULL;
+    PyObject *result = NULL, *pt = NULL, *z = NULL, *packed = NULL;
+    EVP_MD_CTX *md = NULL;
+    unsigned char commit[HASH];
+    if (salt.len != 16) {
+        PyErr_Format(PyExc_ValueError, "a salt is 16 bytes, got %zd", salt.len);
+        goto done;
+    }
+    if ((uint64_t)canonical.len > 0xffffffffu) {
+        PyErr_SetString(PyExc_ValueError, "canonical form exceeds 4 GiB");
+        goto done;
+    }
+    Py_ssize_t n = 16 + 4 + canonical.len + raw.len;
+    pt = PyBytes_FromStringAndSize(NULL, n);
+    if (pt == NULL)
+        goto done;
+    unsigned char *p = (unsigned char *)PyBytes_AS_STRING(pt);
+    memcpy(p, salt.buf, 16);
+    put_be32(p + 16, (uint32_t)canonical.len);
+    memcpy(p + 20, canonical.buf, (size_t)canonical.len);
+    memcpy(p + 20 + canonical.len, raw.buf, (size_t)raw.len);
+    md = EVP_MD_CTX_new();
+    if (md == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    span parts[] = {{"wxguard-commit-v1\0", 18}, {(const char *)p, n}};
+    if (sha256_parts(md, parts, 2, commit) < 0) {
+        PyErr_SetString(PyExc_RuntimeError, "OpenSSL failed computing a commitment");
+        goto done;
+    }
+    z = PyObject_CallOneArg(compress, pt);
+    if (z == NULL)
+        goto done;
+    if (!PyBytes_Check(z)) {
+        PyErr_SetString(PyExc_TypeError, "compress must return bytes");
+        goto done;
+    }
+    /* Codec.pack: codec byte 1 and the compressed form when it is smaller, else 0 and
+     * the plaintext as is. */
+    int small = PyBytes_GET_SIZE(z) + 1 < n;
+    const char *src = small ? PyBytes_AS_STRING(z) : (const char *)p;
+    Py_ssize_t srcn = small ? PyBytes_GET_SIZE(z) : n;
+    packed = PyBytes_FromStringAndSize(NULL, srcn + 1);
+    if (packed == NULL)
+        goto done;
+    PyBytes_AS_STRING(packed)[0] = small ? 1 : 0;
+    memcpy(PyBytes_AS_STRING(packed) + 1, src, (size_t)srcn);
+    result = Py_BuildValue("(Oy#)", packed, (const char *)commit, (Py_ssize_t)HASH);
+done:
+    Py_XDECREF(pt);
+    Py_XDECREF(z);
+    Py_XDECREF(packed);
+    EVP_MD_CTX_free(md);
+    PyBuffer_Release(&salt);
+    PyBuffer_Release(&canonical);
+    PyBuffer_Release(&raw);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"seal_messages", seal_messages, METH_VARARGS, seal_messages_doc},
+    {"fingerprint", fingerprint, METH_VARARGS, fingerprint_doc},
+    {"pack_commit", pack_commit, METH_VARARGS, pack_commit_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,4 +1,5 @@
-# Types of the optional native seal loop (_sealcore.c); see wxguard.seal._seal_messages_py.
+# Types of the optional native module (_sealcore.c); Python references in wxguard.seal
+# (_seal_messages_py, _finish), wxguard.crypto (Fingerprinter.of_bytes).
 from collections.abc import Callable
 from typing import Any
 
@@ -18,3 +19,7 @@ def seal_messages(
     bytes,
     list[tuple[int, bytes]],
 ]: ...
+def fingerprint(key: bytes, domain: bytes, data: bytes, /) -> bytes: ...
+def pack_commit(
+    salt: bytes, canonical: bytes, raw: bytes, compress: Callable[[bytes], bytes], /
+) -> tuple[bytes, bytes]: ...

@@ -27,14 +27,14 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from . import __version__
+from . import __version__, native
 from .archive import Archive, ArchiveError, exposure, resolve_data_dir
 from .crypto import KeyProblem
 from .imports import FORMATS as WECHAT_FORMATS
 from .ingest import FORMATS, Preparer, ingest_file
 from .inputs import IngestError
 from .keys import rotate_kek
-from .seal import Counts, Sealer, seal_loop
+from .seal import Counts, Sealer
 
 app = typer.Typer(
     help="wxguard — compliance archive and DLP monitor for WeChat and WeCom.",
@@ -140,7 +140,7 @@ def _root(
     ] = False,
 ) -> None:
     if version:
-        out.print(f"wxguard {__version__} (seal loop: {seal_loop()})", highlight=False)
+        out.print(f"wxguard {__version__} (seal loop: {native.describe()})", highlight=False)
         raise typer.Exit()
     # Whatever wxguard writes (archive files, search indexes, exports, proofs) is readable by
     # its owner only, whatever the shell's umask.

@@ -30,6 +30,8 @@ class Codec:
             level=3, dict_data=d, write_checksum=False, write_content_size=True, write_dict_id=False
         )
         self._d = zstandard.ZstdDecompressor(dict_data=d)
+        # Compress only, no codec byte: for the native pack_commit (wxguard.native).
+        self.compress = self._c.compress
 
     def pack(self, pt: bytes) -> bytes:
         z = self._c.compress(pt)

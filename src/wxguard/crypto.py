@@ -19,11 +19,17 @@ import hashlib
 import hmac
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from . import native
+
+_native_fingerprint: Callable[[bytes, bytes, bytes], bytes] | None = (
+    native.core.fingerprint if native.core else None
+)
 KEK_PREFIX = "wxguard-kek-v1:"
 NONCE = 12
 
@@ -135,15 +141,19 @@ def unwrap(kek: bytes, wrapped: bytes, label: str) -> bytes:
 class Fingerprinter:
     """Keyed fingerprints (HMAC-SHA-256, 128-bit): safe to store where a bare hash is not."""
 
-    __slots__ = ("_cache", "_keyed")
+    __slots__ = ("_cache", "_key", "_keyed")
 
     def __init__(self, key: bytes) -> None:
         # Keyed once: copying a keyed HMAC state is a third cheaper than hmac.digest(),
         # which looks SHA-256 up and keys it again on every call (OpenSSL 3).
         self._keyed = hmac.new(key, digestmod=hashlib.sha256)
+        self._key = key
         self._cache: dict[str, bytes] = {}
 
     def of_bytes(self, data: bytes, domain: bytes = b"v") -> bytes:
+        """HMAC-SHA-256(key, domain || 0x00 || data), first 16 bytes."""
+        if _native_fingerprint is not None:  # ~5x cheaper than the copy below
+            return _native_fingerprint(self._key, domain, data)
         h = self._keyed.copy()
         h.update(domain + b"\x00" + data)
         return h.digest()[:16]

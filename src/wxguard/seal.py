@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from . import native
 from .archive import Archive, _now_ms
 from .codec import Codec
 from .crypto import NONCE, Fingerprinter, open_sealed, seal
@@ -83,7 +84,11 @@ def _finish(
     fp: Fingerprinter, codec: Codec,
 ) -> Prepared:  # fmt: skip
     payload = m.payload
-    pt = salt + _pack_len(len(canonical)) + canonical + raw
+    if _pack_commit is not None:
+        packed, commit = _pack_commit(salt, canonical, raw, codec.compress)
+    else:
+        pt = salt + _pack_len(len(canonical)) + canonical + raw
+        packed, commit = codec.pack(pt), commitment(pt)
     atts = attachments_of(payload) if type(payload) in _WITH_ATTACHMENTS else []
     kind = _TAGS[type(payload)]
     return (
@@ -93,7 +98,7 @@ def _finish(
         tuple(x.blob_id for x in atts if x.blob_id),
         payload.pre_msgid if kind == "revoke" else None,  # type: ignore[union-attr]
         m.sender, m.recipients, m.conversation, dkey, cfp, fp.of_id(m.sender),
-        fp.of_id(m.conversation), codec.pack(pt), commitment(pt),
+        fp.of_id(m.conversation), packed, commit,
     )  # fmt: skip
 
 
@@ -196,33 +201,17 @@ def _seal_messages_py(
     return rows, ledger_rows, key_rows, head, tree.stack
 
 
-# The native loop (src/wxguard/_sealcore.c, built at install when a C compiler and
-# OpenSSL's headers are there) makes the whole ingest ~1.16x faster (docs/performance.md);
-# WXGUARD_NATIVE=0 turns it off.
 SealMessages = Callable[
     [list[Prepared], Callable[[int], tuple[int, bytes]], bytes, int, bytes,
      list[tuple[int, bytes]], int],
     tuple[list[tuple[Any, ...]], list[LedgerRow], list[tuple[int, int]], bytes,
           list[tuple[int, bytes]]],
 ]  # fmt: skip
-native_seal_messages: SealMessages | None
-try:
-    from ._sealcore import seal_messages as native_seal_messages
-except ImportError:  # not built: no compiler or headers at install time
-    native_seal_messages = None
-NATIVE = native_seal_messages is not None and os.environ.get("WXGUARD_NATIVE") != "0"
-seal_messages: SealMessages = (
-    native_seal_messages if native_seal_messages is not None and NATIVE else _seal_messages_py
-)
-
-
-def seal_loop() -> str:
-    """Which seal loop runs in this process, and why (``wxguard --version``)."""
-    if NATIVE:
-        return "native"
-    if native_seal_messages is None:
-        return "Python (wxguard._sealcore was not built at install: see docs/operations.md)"
-    return "Python (WXGUARD_NATIVE=0)"
+# The native loop (_sealcore.c) makes the whole ingest ~1.16x faster (docs/performance.md).
+native_seal_messages: SealMessages | None = native.built.seal_messages if native.built else None
+seal_messages: SealMessages = native.core.seal_messages if native.core else _seal_messages_py
+_pack_commit: Callable[[bytes, bytes, bytes, Callable[[bytes], bytes]], tuple[bytes, bytes]] | None
+_pack_commit = native.core.pack_commit if native.core else None
 
 
 class Sealer:
