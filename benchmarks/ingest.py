@@ -4,12 +4,12 @@
 
 Generates demo WeCom JSONL, then runs ``wxguard ingest`` in a child process (so its
 peak RSS is measured alone) and reports messages/second, bytes per message on disk
-and peak RSS; then times parse+normalise alone and ``wxguard verify``. When the native seal
-loop is built (``wxguard._sealcore``) it also ingests the same file with the Python loop
-(``WXGUARD_NATIVE=0``) into a second archive and prints the ratio. With ``--jobs N``
-it also ingests the same file into a second archive with ``wxguard ingest --jobs N`` (one
-writer, N-1 workers) and prints that rate. There is no peer product to compare ingest
-with. Record results in docs/performance.md.
+and peak RSS; then times parse+normalise alone and ``wxguard verify``. When the native code
+is built (``wxguard._sealcore``) it also ingests the same file without it
+(``WXGUARD_NATIVE=0``: the Python seal loop) into a second archive and prints the ratio.
+With ``--jobs N`` it also ingests the same file into another archive with
+``wxguard ingest --jobs N`` (one writer, N-1 workers) and prints that rate. There is no
+peer product to compare ingest with. Record results in docs/performance.md.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, help="keep the data directory here")
     ap.add_argument("--jobs", type=int, default=1, help="also time `ingest --jobs N`")
     ap.add_argument("--no-python", action="store_true",
-                    help="skip the Python seal loop's run beside the native one")  # fmt: skip
+                    help="skip the run without native code (WXGUARD_NATIVE=0)")  # fmt: skip
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="wxguard-bench-"))
     try:
@@ -94,7 +94,7 @@ def main() -> None:
         print(f"  (seal loop: {loop})")
         if python_s:
             print(
-                f"  Python seal loop    {python_s:.1f} s  ->  {n / python_s:,.0f} msg/s "
+                f"  no native code      {python_s:.1f} s  ->  {n / python_s:,.0f} msg/s "
                 f"(WXGUARD_NATIVE=0; native is {python_s / ingest_s:.2f}x)"
             )
         print(
