@@ -18,7 +18,7 @@ from wxguard.detect.registry import DetectorRegistry
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "detectors.md"
 BEGIN, END = "<!-- BEGIN generated: scripts/gen_detectors_doc.py -->", "<!-- END generated -->"
-MODELS = ("offensive-zh", "offensive-en", "phishing-url")
+MODELS = ("offensive-zh", "offensive-en", "phishing-url", "scam-en")
 
 
 def _cell(s: str) -> str:

@@ -175,7 +175,35 @@ def main() -> None:
                   "p >= 0.8 alone (url_model_alone) and p >= 0.5 beside another cue."},
         2, 5, preprocess="url-shape", extra={"cited_links_held_out": cited_te},
     )  # fmt: skip
-    for name, m in (("offensive-zh", zh), ("offensive-en", en), ("phishing-url", url)):
+    sms = (d / "scam" / "uci_sms_spam.tsv").read_text("utf-8", "replace").splitlines()
+    sms_tr, sms_te = split([(t, int(lab == "spam")) for lab, t in
+                            (ln.split("\t", 1) for ln in sms if "\t" in ln)])  # fmt: skip
+    # Ordinary English that is not SMS: the Davidson tweets (all classes: offensive is not
+    # scam) of the same 80% split, as more negatives. Trained on SMS alone, the model
+    # flagged 6-14% of held-out tweets at 0.5; with them, none.
+    tweets_tr = [r["tweet"] for r in dav if not held_out(r["tweet"])]
+    tweets_te = [r["tweet"] for r in dav if held_out(r["tweet"])]
+    scam = train(
+        "scam-en", "1", "scam or lure message: prizes, premium numbers, urgent claims (English)",
+        (sms_tr[0] + tweets_tr, sms_tr[1] + [0] * len(tweets_tr)), sms_te,
+        {"trained_on": "UCI SMS Spam Collection v.1 (Almeida, Gomez Hidalgo and Yamakami, "
+                       "'Contributions to the study of SMS spam filtering: new collection "
+                       "and results', ACM DocEng 2011; "
+                       "http://www.dt.fee.unicamp.br/~tiago/smsspamcollection/), 80% by "
+                       "content hash; as more negatives, the Davidson et al. 2017 tweets of "
+                       "the offensive-en model's training split",
+         "licence": "SMS Spam Collection: free, with the citation above; Davidson: MIT",
+         "split": "20% of the SMS held out by content hash (metrics); the held-out 20% of "
+                  "the tweets measures ordinary English flagged",
+         "notes": "SMS spam of 2003-2011 (UK premium numbers, prize draws, ringtones), not "
+                  "business chat. classify.scam scores only the English prose lines of a "
+                  "message and reports p >= 0.8 (whole demo messages at 0.5 included base64 "
+                  "key blocks and chat records of order numbers); held-out SMS through the "
+                  "detector: precision 0.977, recall 0.862."},
+        1, 4, extra={"tweets_held_out": tweets_te},
+    )  # fmt: skip
+    for name, m in (("offensive-zh", zh), ("offensive-en", en), ("phishing-url", url),
+                    ("scam-en", scam)):  # fmt: skip
         if args.only and name not in args.only:
             continue
         (OUT / f"{name}.json").write_bytes(dump_model(m))

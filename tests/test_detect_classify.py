@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from wxguard.detect.api import DetectConfig, DetectorError
-from wxguard.detect.classify import Offensive
+from wxguard.detect.classify import Offensive, Scam
 from wxguard.detect.engine import Engine
 from wxguard.detect.linear import FORMAT, dump_model, load_model, shipped_model
 from wxguard.detect.url import SuspiciousUrl
@@ -56,13 +56,17 @@ def test_bad_model_files_are_named(tmp_path: Path, content: bytes | None, messag
 def test_shipped_models_have_cards_with_measured_quality() -> None:
     # phishing-url v1 scored 0.968 on PhishTank + ISCX held out, but flagged 97% of the
     # links cited in software documentation; v2 trades some of that F1 for ordinary links
-    for name, floor in (("offensive-zh", 0.8), ("offensive-en", 0.8), ("phishing-url", 0.9)):
+    models = (("offensive-zh", 0.8), ("offensive-en", 0.8), ("phishing-url", 0.9),
+              ("scam-en", 0.9))  # fmt: skip
+    for name, floor in models:
         m = shipped_model(name)
         assert m.card.name == name and m.card.licence and m.card.trained_on
         assert m.card.metrics["f1"] >= floor
         assert 1000 <= len(m.weights) <= 20_000
     url = shipped_model("phishing-url").card.metrics
     assert url["cited_links_held_out_items"] > 1000 and url["cited_links_held_out_flagged"] < 0.05
+    scam = shipped_model("scam-en").card.metrics  # ordinary English, not SMS
+    assert scam["tweets_held_out_items"] > 3000 and scam["tweets_held_out_flagged"] < 0.01
 
 
 @pytest.fixture(scope="module")
@@ -265,3 +269,48 @@ def test_an_administrator_can_replace_a_shipped_model(tmp_path: Path) -> None:
     (tmp_path / "detect.toml").write_text('[models]\nnope = "zh.json"\n', "utf-8")
     with pytest.raises(DetectorError, match="unknown model"):
         data_dir_config(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def scam() -> Engine:
+    return Engine([Scam(DetectConfig())], lambda v: v)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "URGENT! You have won a £2,000 cash prize. To claim call 09061234567 now. T&Cs apply",
+        "Congratulations! You have been selected for a FREE holiday. Text WIN to 85233 to "
+        "claim your reward, 150p/msg",
+        "Your mobile number has won our weekly draw! Call 0871 234 5678 to collect your "
+        "prize before it expires",
+    ],
+)
+def test_scam_messages(scam: Engine, text: str) -> None:
+    (f,) = scam.scan([("m", text)]).findings
+    assert f.entity == "SCAM_MESSAGE" and (f.start, f.end) == (0, len(text))
+    assert f.score >= 0.8 and f.explanation.pattern == "model:scam-en v1"
+    assert f.explanation.context and "English lines scored: 1" in f.explanation.suppressions[0]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # business English with the words prize draws use
+        "We won the tender! Great work everyone, drinks on me on Friday.",
+        "Please claim your travel expenses before the end of the month.",
+        "Call me when you land, the client wants to meet at 10am tomorrow.",
+        "Free parking is available at the customer's office, text me when you arrive.",
+        "Can you send the quotation for 200 units by Friday? They need it urgently.",
+        "Congratulations on closing the Shenzhen deal, the bonus will be paid in December.",
+        "Please update the CRM before Friday, thanks.",
+        "The demo of the IoT platform went well, they want a formal quote.",
+        # Latin letters that are not English, and Chinese
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nJT8zfkBjmS6PPIb8kyITbyL/l50P8rgCGyvKOCN+nx5DZiu01"
+        "QLVceAgnbNGfTG0tpvvq/prFPu0DK1eR/uFlTTuYdICyfctV4Vo8apH\n-----END OPENSSH PRIVATE KEY-----",
+        "恭喜您中奖了，请回复WIN领取",
+        "report_final_v2.xlsx",
+    ],
+)
+def test_scam_leaves_business_english_alone(scam: Engine, text: str) -> None:
+    assert scam.scan([("m", text)]).findings == []

@@ -122,7 +122,7 @@ def test_registry_loads_every_builtin_through_entry_points() -> None:
     reg = DetectorRegistry.load(DetectConfig())
     ids = {d.id for d in reg.detectors}
     assert {"pii.cn.resident_id", "pii.bank_card", "secret.password", "lexicon"} <= ids
-    assert len(ids) == 25 and not reg.problems
+    assert len(ids) == 26 and not reg.problems
     assert all(reg.sources[i] == "wxguard" for i in ids)
 
 

@@ -73,6 +73,18 @@ CASES: list[tuple[str, str, dict[str, Any], bool]] = [
     ),
     ("phishing-social-engineering", "我在开会，马上给这个账户转48万，合同稍后补", FROM_EXT, True),
     ("phishing-social-engineering", "发票已开，请查收", FROM_EXT, False),
+    (
+        "phishing-social-engineering",
+        "URGENT! Your number has won a £2,000 prize. Call 09061234567 now to claim, T&Cs apply",
+        FROM_EXT,
+        True,
+    ),
+    (
+        "phishing-social-engineering",
+        "We won the tender! Please claim your expenses before Friday.",
+        FROM_EXT,
+        False,
+    ),
     ("offensive-content", "你是不是脑子进水了，这点事都办不好", INT, True),
     ("offensive-content", "Shut up, you useless idiot.", INT, True),
     ("offensive-content", "女的就是干不了销售，别浪费名额", INT, True),
