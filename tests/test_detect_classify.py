@@ -314,3 +314,14 @@ def test_scam_messages(scam: Engine, text: str) -> None:
 )
 def test_scam_leaves_business_english_alone(scam: Engine, text: str) -> None:
     assert scam.scan([("m", text)]).findings == []
+
+
+def test_scam_scores_a_huge_english_paste_quickly(scam: Engine) -> None:
+    """The first lines and characters only: a 10 MB text costs what a long message does."""
+    import time
+
+    lure = "URGENT! You have won a £2,000 cash prize. To claim call 09061234567 now.\n"
+    big = lure + "Please review the attached minutes and send comments by Friday.\n" * 160_000
+    t0 = time.perf_counter()
+    (f,) = scam.scan([("m", big)]).findings
+    assert time.perf_counter() - t0 < 5 and f.entity == "SCAM_MESSAGE"

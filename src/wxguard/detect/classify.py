@@ -83,13 +83,15 @@ class Offensive(Detector):
 # punctuation; a key block, a token or an order number is Latin letters too, but not words.
 _WORD = re.compile(r"[\"'(\[]*([A-Za-z]{2,20}(?:'[a-z]{1,3})?)[\"')\].,!?:;]*")
 SCAM_THRESHOLD = 0.8
+MAX_LINES, MAX_SCORED = 50, 4000
 
 
-def english_lines(text: str) -> list[str]:
+def english_lines(text: str, limit: int = 1 << 30) -> list[str]:
     """The lines of ``text`` that are English prose: four or more words, most of the line's
     tokens words, and more letters in words than Chinese characters. The model scores each
     such line and them together — not the Chinese, digits and keys around them (a chat
-    record quoting an English line among order numbers; a pasted key block)."""
+    record quoting an English line among order numbers; a pasted key block). At most
+    ``limit`` lines."""
     out = []
     for line in text.splitlines():
         tokens = line.split()
@@ -100,6 +102,8 @@ def english_lines(text: str) -> list[str]:
             and sum(map(len, words)) > len(_CJK.findall(line))
         ):
             out.append(line.strip())
+            if len(out) == limit:
+                break
     return out
 
 
@@ -127,10 +131,13 @@ class Scam(Detector):
         model = self.model
         for i in batch.candidates:
             text = batch.texts[i]
-            lines = english_lines(text)
+            lines = english_lines(text, MAX_LINES)
             if not lines:
                 continue
-            parts = [*lines, "\n".join(lines)] if len(lines) > 1 else lines
+            # Scams are short: a long paste is scored by its first lines and characters
+            # (a 10 MB English text would otherwise cost seconds of n-grams).
+            lines = [x[:MAX_SCORED] for x in lines]
+            parts = [*lines, "\n".join(lines)[:MAX_SCORED]] if len(lines) > 1 else lines
             p, grams = max((model.score(x) for x in parts), key=lambda r: r[0])
             if p < SCAM_THRESHOLD:
                 continue
