@@ -183,7 +183,7 @@ def test_detectors_command_lists_builtins_and_bad_lexicons_fail_clearly(tmp_path
     assert problems[0]["detector"] == "lexicon" and "bad.toml: patterns[0]" in problems[0]["reason"]
     assert problems[0]["partial"]  # the built-in lexicons are still in force
     # the other detectors still load, the lexicon detector too
-    assert len(json.loads(p.stdout)["detectors"]) == 25
+    assert len(json.loads(p.stdout)["detectors"]) == 26
     assert (
         "partly loaded: lexicon"
         in run_cli("detectors", "--lexicon", bad, data=tmp_path / "none").stderr
