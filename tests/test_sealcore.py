@@ -183,6 +183,24 @@ def test_native_pack_commit_errors() -> None:
         native.built.pack_commit(b"s" * 16, b"{}", b"{}", broken)
 
 
+@needs_native
+def test_native_loop_reads_its_own_copy_of_the_batch() -> None:
+    """The key lookup is Python: emptying the caller's list from there changes nothing."""
+    assert native_seal_messages is not None
+    good: Prepared = ("wecom", "m", "wecom:m", "text", 0, ChatType.DIRECT, "", 0, (), None,
+                      "a", [], "c", 1, b"c" * 16, b"s" * 16, b"v" * 16, b"\x00x", b"k" * 32)  # fmt: skip
+    todo = [good, good, good]
+
+    def meddling(sent_at: int) -> tuple[int, bytes]:
+        todo.clear()
+        return bucket_key(sent_at)
+
+    rows, ledger_rows, _, _, _ = native_seal_messages(
+        todo, meddling, b"n" * 36, 1, b"\x00" * 32, [], 0
+    )
+    assert [r[0] for r in rows] == [1, 2, 3] and len(ledger_rows) == 3 and todo == []
+
+
 def test_ledger_extend_refuses_a_gap(archive: Archive) -> None:
     """Rows from the loop must continue the ledger where it is."""
     with pytest.raises(ValueError, match="start at 3, not 1"):

@@ -149,7 +149,14 @@ seal_messages(PyObject *self, PyObject *args)
     unsigned char stack_hash[MAX_FRONTIER][HASH];
     long long stack_height[MAX_FRONTIER];
     int depth = 0;
-    Py_ssize_t n = PyList_GET_SIZE(todo);
+    /* A tuple of the messages: ours, so bucket_key (Python) cannot change what we read. */
+    PyObject *items = PyList_AsTuple(todo);
+    if (items == NULL) {
+        PyBuffer_Release(&nonces);
+        PyBuffer_Release(&head_in);
+        return NULL;
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(items);
 
     if (head_in.len != HASH) {
         PyErr_SetString(PyExc_ValueError, "ledger head must be 32 bytes");
@@ -205,7 +212,7 @@ seal_messages(PyObject *self, PyObject *args)
     const unsigned char *nonce = (const unsigned char *)nonces.buf;
 
     for (Py_ssize_t i = 0; i < n; i++, nonce += NONCE) {
-        PyObject *pm = PyList_GET_ITEM(todo, i);
+        PyObject *pm = PyTuple_GET_ITEM(items, i);
         if (!PyTuple_Check(pm) || PyTuple_GET_SIZE(pm) != P_FIELDS) {
             PyErr_Format(PyExc_TypeError, "todo[%zd] is not a prepared message", i);
             goto loop_fail;
@@ -415,6 +422,7 @@ seal_messages(PyObject *self, PyObject *args)
                            (Py_ssize_t)HASH, frontier_out);
 
 done:
+    Py_DECREF(items);
     Py_XDECREF(rows);
     Py_XDECREF(ledger_rows);
     Py_XDECREF(key_rows);
