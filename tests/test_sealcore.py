@@ -48,6 +48,11 @@ def _key(kid: int) -> bytes:
     return hashlib.sha256(b"test key %d" % kid).digest()
 
 
+# One well-formed prepared message.
+GOOD: Prepared = ("wecom", "m", "wecom:m", "text", 0, ChatType.DIRECT, "", 0, (), None, "a", [],
+                  "c", 1, b"c" * 16, b"s" * 16, b"v" * 16, b"\x00x", b"k" * 32)  # fmt: skip
+
+
 def bucket_key(sent_at: int) -> tuple[int, bytes]:
     kid = sent_at // 86_400_000 % 3 + 1  # a different key every day, repeating
     return kid, _key(kid)
@@ -126,20 +131,18 @@ def test_native_rows_open_and_chain() -> None:
 @needs_native
 def test_native_rejects_bad_input_clearly() -> None:
     assert native_seal_messages is not None
-    good: Prepared = ("wecom", "m", "wecom:m", "text", 0, ChatType.DIRECT, "", 0, (), None,
-                      "a", [], "c", 1, b"c" * 16, b"s" * 16, b"v" * 16, b"\x00x", b"k" * 32)  # fmt: skip
     with pytest.raises(ValueError, match="nonce bytes"):
-        native_seal_messages([good, good], bucket_key, b"n" * NONCE, 1, b"\x00" * 32, [], 0)
-    bad: Any = (*good[:17], "not bytes", *good[18:])
+        native_seal_messages([GOOD, GOOD], bucket_key, b"n" * NONCE, 1, b"\x00" * 32, [], 0)
+    bad: Any = (*GOOD[:17], "not bytes", *GOOD[18:])
     with pytest.raises(TypeError, match="body must be bytes"):
-        native_seal_messages([good, bad], bucket_key, b"n" * 24, 1, b"\x00" * 32, [], 0)
+        native_seal_messages([GOOD, bad], bucket_key, b"n" * 24, 1, b"\x00" * 32, [], 0)
     with pytest.raises(ValueError, match="commitment must be 32 bytes"):
-        native_seal_messages([(*good[:18], b"short")], bucket_key, b"n" * 12, 1,
+        native_seal_messages([(*GOOD[:18], b"short")], bucket_key, b"n" * 12, 1,
                              b"\x00" * 32, [], 0)  # fmt: skip
     with pytest.raises(TypeError, match="bucket_key must return"):
-        native_seal_messages([good], lambda t: (1, b"short"), b"n" * 12, 1, b"\x00" * 32, [], 0)
+        native_seal_messages([GOOD], lambda t: (1, b"short"), b"n" * 12, 1, b"\x00" * 32, [], 0)
     with pytest.raises(ZeroDivisionError):  # the key lookup's own error comes through
-        native_seal_messages([good], lambda t: (1 // 0, b""), b"n" * 12, 1, b"\x00" * 32, [], 0)
+        native_seal_messages([GOOD], lambda t: (1 // 0, b""), b"n" * 12, 1, b"\x00" * 32, [], 0)
 
 
 @needs_native
@@ -187,9 +190,7 @@ def test_native_pack_commit_errors() -> None:
 def test_native_loop_reads_its_own_copy_of_the_batch() -> None:
     """The key lookup is Python: emptying the caller's list from there changes nothing."""
     assert native_seal_messages is not None
-    good: Prepared = ("wecom", "m", "wecom:m", "text", 0, ChatType.DIRECT, "", 0, (), None,
-                      "a", [], "c", 1, b"c" * 16, b"s" * 16, b"v" * 16, b"\x00x", b"k" * 32)  # fmt: skip
-    todo = [good, good, good]
+    todo = [GOOD, GOOD, GOOD]
 
     def meddling(sent_at: int) -> tuple[int, bytes]:
         todo.clear()

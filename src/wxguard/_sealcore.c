@@ -110,14 +110,11 @@ new_bytearray(const void *p, Py_ssize_t n)
     return PyByteArray_FromStringAndSize((const char *)p, n);
 }
 
-static int
-floor_day(long long ms, long long *day)
+/* ms // 86400000 as Python floors it (C division truncates toward zero). */
+static long long
+floor_day(long long ms)
 {
-    long long d = ms / 86400000LL;
-    if (ms % 86400000LL < 0)
-        d -= 1;
-    *day = d;
-    return 0;
+    return ms / 86400000LL - (ms % 86400000LL < 0);
 }
 
 PyDoc_STRVAR(seal_messages_doc,
@@ -241,8 +238,7 @@ seal_messages(PyObject *self, PyObject *args)
         long long seq = seq0 + i;
 
         /* The day's data key (the caller's bucket_key caches by day as well). */
-        long long day;
-        floor_day(sent_at, &day);
+        long long day = floor_day(sent_at);
         if (!have_key || day != cur_day) {
             PyObject *hit = PyObject_CallOneArg(bucket_key, sent_obj);
             if (hit == NULL)
@@ -380,7 +376,7 @@ seal_messages(PyObject *self, PyObject *args)
          * chat type is a StrEnum: bound as a plain str, since sqlite3 binds only exact
          * str without a lookup in its adapter registry. */
         PyObject *row = Py_BuildValue(
-            "(LOOOONNNONOON" "L)", seq, PyTuple_GET_ITEM(pm, P_SOURCE),
+            "(LOOOONNNONOONL)", seq, PyTuple_GET_ITEM(pm, P_SOURCE),
             PyTuple_GET_ITEM(pm, P_MSGID), PyTuple_GET_ITEM(pm, P_KIND), sent_obj,
             new_bytearray(sfp.p, sfp.n), new_bytearray(vfp.p, vfp.n),
             PyUnicode_FromStringAndSize(chat.p, chat.n), cur_kid_obj,

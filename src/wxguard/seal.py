@@ -50,6 +50,10 @@ from .textview import attachments_of
 
 _CONVERSATION_DEC = msgspec.json.Decoder(Conversation)
 LedgerRow = tuple[int, str, str, bytearray, bytearray]  # seq, kind, ref, leaf, chain
+# What sealing a batch gives: the ``messages``, ``ledger`` and ``message_keys`` rows, the
+# chain head and the Merkle frontier after them.
+Sealed = tuple[list[tuple[Any, ...]], list[LedgerRow], list[tuple[int, int]], bytes,
+               list[tuple[int, bytes]]]  # fmt: skip
 MAX_QUARANTINE_KEEP = 1 << 20
 _TAGS: dict[type, str] = {t: str(t.__struct_config__.tag) for t in PAYLOAD_TYPES}
 _WITH_ATTACHMENTS = frozenset(
@@ -159,8 +163,7 @@ _pack_len = struct.Struct(">I").pack
 def _seal_messages_py(
     todo: list[Prepared], bucket_key: Callable[[int], tuple[int, bytes]], nonces: bytes,
     seq0: int, head: bytes, frontier: list[tuple[int, bytes]], now: int,
-) -> tuple[list[tuple[Any, ...]], list[LedgerRow], list[tuple[int, int]], bytes,
-           list[tuple[int, bytes]]]:  # fmt: skip
+) -> Sealed:  # fmt: skip
     """Seal prepared messages at ledger positions ``seq0``, ``seq0 + 1``, …: encrypt each
     packed body bound to its position, digest the stored row, extend the hash chain and
     the Merkle ``frontier`` from ``head``; returns the ``messages``, ``ledger`` and
@@ -204,8 +207,7 @@ def _seal_messages_py(
 SealMessages = Callable[
     [list[Prepared], Callable[[int], tuple[int, bytes]], bytes, int, bytes,
      list[tuple[int, bytes]], int],
-    tuple[list[tuple[Any, ...]], list[LedgerRow], list[tuple[int, int]], bytes,
-          list[tuple[int, bytes]]],
+    Sealed,
 ]  # fmt: skip
 # The native loop (_sealcore.c) makes the whole ingest ~1.16x faster (docs/performance.md).
 native_seal_messages: SealMessages | None = native.built.seal_messages if native.built else None
@@ -342,24 +344,21 @@ class Sealer:
         todo += (pm for pm, raw in batch.prepared if fresh(pm[0], pm[1], pm[14], raw))  # cfp
 
         # The hot loop, in ledger order: native when built (see seal_messages).
+        first = a.ledger_size + 1  # seqs are consecutive, ``todo_msgs`` first
         rows, ledger_rows, key_rows, head, frontier = seal_messages(
-            todo, keys.bucket_key, rand[nonce_at:], a.ledger_size + 1, a.ledger_head,
-            a.frontier.stack, now,
-        )  # fmt: skip
+            todo, keys.bucket_key, rand[nonce_at:], first, a.ledger_head, a.frontier.stack, now
+        )
         a.ledger_extend(ledger_rows, head, frontier)
         recalls = []
         links = []
         observe = self._observe
-        seq = a.ledger_size - len(todo)
-        for pm in todo:
-            seq += 1
+        for seq, pm in enumerate(todo, first):
             for blob_id in pm[8]:
                 links.append((seq, blob_id))
             if pm[9] is not None:  # the message id a revoke recalls
                 recalls.append((pm[0], pm[9], seq))
             # sender, recipients, conversation, chat, sent_at, sender and conversation fps
             observe(pm[10], pm[11], pm[12], pm[5], pm[4], pm[15], pm[16])
-        first = a.ledger_size - len(todo) + 1  # seqs are consecutive, ``todo_msgs`` first
         conn.executemany(
             "INSERT INTO messages (seq, source, source_msg_id, kind, sent_at, sender_fp, conv_fp, "
             "chat, key_id, content_fp, flags, media_bytes, body, ingested_at) "

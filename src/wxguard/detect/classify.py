@@ -25,6 +25,13 @@ ANTI_BIAS = ("反对", "不认为", "反歧视", "不应该歧视", "不能歧�
              "尊重", "oppose", "against racism", "against sexism", "equality")  # fmt: skip
 
 
+def _whole_message(i: int, text: str, entity: str, score: float, expl: Explanation) -> Hit:
+    """A classifier's finding: the message less the whitespace around it."""
+    stripped = text.strip()
+    start = text.index(stripped[0])
+    return Hit(i, start, start + len(stripped), entity, score, stripped, expl)
+
+
 class Offensive(Detector):
     id = "classify.offensive"
     version = "1"
@@ -67,7 +74,6 @@ class Offensive(Detector):
             score = p / 2 if cues else p
             if score < model.card.threshold:
                 continue
-            start = text.index(stripped[0])
             expl = Explanation(
                 pattern=f"model:{model.card.name} v{model.card.version}",
                 validator=f"p={p:.3f} (threshold {model.card.threshold})",
@@ -76,7 +82,7 @@ class Offensive(Detector):
                 or ["anti-bias cues: none"],
                 base_score=round(p, 3),
             )
-            yield Hit(i, start, start + len(stripped), "OFFENSIVE", round(score, 3), stripped, expl)
+            yield _whole_message(i, text, "OFFENSIVE", round(score, 3), expl)
 
 
 # A word: letters only (an apostrophe inside), as a whitespace-separated token with its
@@ -141,8 +147,6 @@ class Scam(Detector):
             p, grams = max((model.score(x) for x in parts), key=lambda r: r[0])
             if p < SCAM_THRESHOLD:
                 continue
-            stripped = text.strip()
-            start = text.index(stripped[0])
             expl = Explanation(
                 pattern=f"model:{model.card.name} v{model.card.version}",
                 validator=f"p={p:.3f} (threshold {SCAM_THRESHOLD})",
@@ -150,8 +154,7 @@ class Scam(Detector):
                 suppressions=[f"English lines scored: {len(lines)} (Chinese, keys, numbers not)"],
                 base_score=round(p, 3),
             )
-            yield Hit(i, start, start + len(stripped), "SCAM_MESSAGE", round(p, 3), stripped,
-                      expl)  # fmt: skip
+            yield _whole_message(i, text, "SCAM_MESSAGE", round(p, 3), expl)
 
 
 BUILTIN = (Offensive, Scam)
