@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import sqlite3
+import sys
 from pathlib import Path
 
 import orjson
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from conftest import DEMO_MESSAGES, directory_of, load
 from wxguard.archive import Archive
 from wxguard.ingest import ingest_file
-from wxguard.msgkey import dedupe_key, time_of
+from wxguard.msgkey import _base64, dedupe_key, time_of
 from wxguard.proof import find_message
 from wxguard.schema import LATEST
 from wxguard.seal import Sealer
@@ -31,6 +35,24 @@ def test_time_is_read_from_both_wecom_id_forms() -> None:
     for mid in ("wxid_abc:6712345678901234567", "hello", "123_99", "12_9999999999",
                 "CAQQ", "CA!!notbase64", "Q0FRUQ==", ""):  # fmt: skip
         assert time_of(mid) is None, mid
+
+
+_BASE64ISH = st.text("ABCab019+/=", max_size=70) | st.binary(max_size=48).map(
+    lambda b: base64.b64encode(b).decode()
+)
+
+
+@pytest.mark.skipif(sys.version_info[:2] != (3, 11), reason="pins Python 3.11's decoder")
+@given(_BASE64ISH, st.integers(0, 4))
+def test_base64_is_what_python_311_decoded(text: str, extra_pads: int) -> None:
+    """Keys were first computed with ``base64.b64decode(id + padding, validate=True)`` on
+    3.11; msgkey spells that decoder out so that keys do not change with Python."""
+    for t in (text, "CA" + text, text + "=" * extra_pads, text[: len(text) // 2]):
+        try:
+            want: bytes | None = base64.b64decode(t + "=" * (-len(t) % 4), validate=True)
+        except (binascii.Error, ValueError):
+            want = None
+        assert _base64(t) == want, t
 
 
 def test_keys_of_a_time_ordered_feed_are_ordered() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import os
@@ -17,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import run_cli
-from wxguard import native, seal
+from wxguard import msgkey, native, seal
 from wxguard.archive import Archive
 from wxguard.codec import Codec
 from wxguard.crypto import NONCE, open_sealed
@@ -234,3 +235,85 @@ def test_ingest_and_verify_with_either_loop(demo: Path, tmp_path: Path) -> None:
     if native_seal_messages is not None:
         assert "seal loop: native" in run_cli("--version").stdout
     assert "(3,000 messages" in summaries["1"]
+
+
+# ---------------------------------------------------------------- dedupe keys
+
+_B64 = st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", max_size=70)
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
+        n >>= 7
+        if not n:
+            return bytes(out)
+
+
+@st.composite
+def wecom_ids(draw: st.DrawFn) -> str:
+    """Ids of every shape msgkey reads, near misses of them, and anything at all."""
+    shape = draw(st.integers(0, 4))
+    if shape == 0:  # <digits>_<seconds>[_suffix], with lengths around the limits
+        head = "7" * draw(st.integers(0, 22))
+        digits = draw(
+            st.one_of(
+                st.integers(900_000_000, 4_200_000_000).map(str),
+                st.text("0123456789", min_size=8, max_size=11),
+            )
+        )
+        tail = draw(st.one_of(
+            st.sampled_from(["", "_", "_external", "_updown_stream", "_x1"]),
+            st.text("ab_Z", min_size=30, max_size=34).map(lambda t: "_" + t),
+        ))  # fmt: skip
+        return f"{head}_{digits}{tail}{draw(st.sampled_from(['', '', 'é', ' ']))}"
+    if shape == 1:  # base64 protobufs: 08 <varint> 10 <varint seconds> ..., some damaged
+        secs = draw(st.one_of(st.integers(0, 2**64), st.integers(940_000_000, 4_200_000_000)))
+        tag = draw(st.sampled_from([b"\x10", b"\x10", b"\x18"]))
+        first = draw(st.one_of(st.integers(0, 15), st.integers(0, 2**64)))  # < 16: "CA…"
+        data = b"\x08" + _varint(first) + tag + _varint(secs) + draw(st.binary(max_size=50))
+        cut = draw(st.integers(1, len(data)))
+        text = base64.b64encode(data[:cut] if draw(st.booleans()) else data).decode()
+        strip = draw(st.integers(0, 3))
+        text = text[: len(text) - strip] if strip else text
+        return text.rstrip("=") + "=" * draw(st.integers(0, 4))  # any padding at all
+    if shape == 2:
+        return "CA" + draw(_B64) + draw(st.sampled_from(["", "=", "==", "===", "====", "=A"]))
+    if shape == 3:
+        return draw(st.text(max_size=300))  # any text: lone surrogates, CJK, long
+    return draw(st.text("0123456789_CA=", max_size=40))
+
+
+@needs_native
+@settings(max_examples=3000)
+@given(wecom_ids())
+def test_native_dedupe_key_is_the_python_one(mid: str) -> None:
+    assert native.built is not None
+    assert native.built.dedupe_key(mid) == msgkey.dedupe_key_py(mid)
+
+
+@needs_native
+@given(st.binary(max_size=400))
+def test_native_blake2b_is_hashlibs(data: bytes) -> None:
+    """Ids that are not timed are keyed by the 8-byte BLAKE2b alone: multi-block input too."""
+    assert native.built is not None
+    mid = data.decode("latin-1")
+    expect = int.from_bytes(hashlib.blake2b(mid.encode(), digest_size=8).digest()) >> 1
+    if msgkey.time_of(mid) is None:
+        assert native.built.dedupe_key(mid) == expect
+
+
+@needs_native
+def test_native_dedupe_key_examples_and_a_non_string() -> None:
+    assert native.built is not None
+    with pytest.raises(TypeError, match="must be str"):
+        native.built.dedupe_key(b"1_1600000000")
+    # the documented examples (specs/wecom-archive.md §2.1)
+    assert native.built.dedupe_key("15775510700152506326_1603875615") >> 30 == 1603875615
+    assert native.built.dedupe_key("CAQQluDa4QUY0pmstAIgzPLx5YCAgAM=") >> 30 == 1547087894
+    # the longest id read as a protobuf is 64 characters (48 bytes); longer ones are hashed
+    for extra in (40, 43):
+        mid = base64.b64encode(b"\x08\x04\x10" + _varint(1547087894) + b"\x00" * extra).decode()
+        assert native.built.dedupe_key(mid) == msgkey.dedupe_key_py(mid)
+        assert (native.built.dedupe_key(mid) >> 30 == 1547087894) == (len(mid) <= 64)

@@ -8,7 +8,11 @@
  * this module was not built (no compiler, no OpenSSL headers). Formats:
  * docs/formats.md and wxguard/proofcheck.py; the loop's cost: docs/performance.md.
  *
- * Every primitive is OpenSSL's libcrypto (EVP), fetched once.
+ * Beside it, per record: keyed fingerprints (``fingerprint``), the packed plaintext and
+ * its commitment (``pack_commit``) and the dedupe key of a message id (``dedupe_key``),
+ * each with its Python reference named in its docstring.
+ *
+ * Every primitive but BLAKE2b is OpenSSL's libcrypto (EVP), fetched once.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -559,10 +563,276 @@ done:
     return result;
 }
 
+/* ------------------------------------------------------------------ dedupe keys
+ *
+ * wxguard.msgkey.dedupe_key, the reference (tests compare the two on generated ids):
+ * BLAKE2b with an 8-byte digest (RFC 7693; OpenSSL 3.0 has no variable-size BLAKE2b) of
+ * the id's UTF-8, and the send time the id carries, if any (specs/wecom-archive.md §2.1).
+ */
+
+static const uint64_t b2_iv[8] = {
+    0x6a09e667f3bcc908ULL, 0xbb67ae8584caa73bULL, 0x3c6ef372fe94f82bULL,
+    0xa54ff53a5f1d36f1ULL, 0x510e527fade682d1ULL, 0x9b05688c2b3e6c1fULL,
+    0x1f83d9abfb41bd6bULL, 0x5be0cd19137e2179ULL,
+};
+
+static const uint8_t b2_sigma[12][16] = {
+    {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15},
+    {14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3},
+    {11, 8, 12, 0, 5, 2, 15, 13, 10, 14, 3, 6, 7, 1, 9, 4},
+    {7, 9, 3, 1, 13, 12, 11, 14, 2, 6, 5, 10, 4, 0, 15, 8},
+    {9, 0, 5, 7, 2, 4, 10, 15, 14, 1, 11, 12, 6, 8, 3, 13},
+    {2, 12, 6, 10, 0, 11, 8, 3, 4, 13, 7, 5, 15, 14, 1, 9},
+    {12, 5, 1, 15, 14, 13, 4, 10, 0, 7, 6, 3, 9, 2, 8, 11},
+    {13, 11, 7, 14, 12, 1, 3, 9, 5, 0, 15, 4, 8, 6, 2, 10},
+    {6, 15, 14, 9, 11, 3, 0, 8, 12, 2, 13, 7, 1, 4, 10, 5},
+    {10, 2, 8, 4, 7, 6, 1, 5, 15, 11, 9, 14, 3, 12, 13, 0},
+    {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15},
+    {14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3},
+};
+
+static inline uint64_t
+rotr64(uint64_t x, int n)
+{
+    return (x >> n) | (x << (64 - n));
+}
+
+static void
+b2_compress(uint64_t h[8], const unsigned char block[128], uint64_t t, int last)
+{
+    uint64_t v[16], m[16];
+    for (int i = 0; i < 16; i++) {
+        uint64_t w = 0;
+        for (int j = 7; j >= 0; j--)
+            w = (w << 8) | block[8 * i + j];  /* little-endian words */
+        m[i] = w;
+    }
+    for (int i = 0; i < 8; i++) {
+        v[i] = h[i];
+        v[i + 8] = b2_iv[i];
+    }
+    v[12] ^= t;  /* the byte counter's high word (v[13]) stays 0: ids are short */
+    if (last)
+        v[14] = ~v[14];
+#define B2_G(a, b, c, d, x, y)                  \
+    do {                                        \
+        v[a] = v[a] + v[b] + (x);               \
+        v[d] = rotr64(v[d] ^ v[a], 32);         \
+        v[c] = v[c] + v[d];                     \
+        v[b] = rotr64(v[b] ^ v[c], 24);         \
+        v[a] = v[a] + v[b] + (y);               \
+        v[d] = rotr64(v[d] ^ v[a], 16);         \
+        v[c] = v[c] + v[d];                     \
+        v[b] = rotr64(v[b] ^ v[c], 63);         \
+    } while (0)
+    for (int r = 0; r < 12; r++) {
+        const uint8_t *s = b2_sigma[r];
+        B2_G(0, 4, 8, 12, m[s[0]], m[s[1]]);
+        B2_G(1, 5, 9, 13, m[s[2]], m[s[3]]);
+        B2_G(2, 6, 10, 14, m[s[4]], m[s[5]]);
+        B2_G(3, 7, 11, 15, m[s[6]], m[s[7]]);
+        B2_G(0, 5, 10, 15, m[s[8]], m[s[9]]);
+        B2_G(1, 6, 11, 12, m[s[10]], m[s[11]]);
+        B2_G(2, 7, 8, 13, m[s[12]], m[s[13]]);
+        B2_G(3, 4, 9, 14, m[s[14]], m[s[15]]);
+    }
+#undef B2_G
+    for (int i = 0; i < 8; i++)
+        h[i] ^= v[i] ^ v[i + 8];
+}
+
+/* BLAKE2b-64 (no key) of ``data``, its digest read as a big-endian integer. */
+static uint64_t
+blake2b64(const unsigned char *data, size_t n)
+{
+    uint64_t h[8];
+    unsigned char block[128];
+    memcpy(h, b2_iv, sizeof h);
+    h[0] ^= 0x01010000ULL ^ 8;  /* fanout 1, depth 1, no key, 8-byte digest */
+    uint64_t t = 0;
+    while (n > 128) {
+        t += 128;
+        b2_compress(h, data, t, 0);
+        data += 128;
+        n -= 128;
+    }
+    memset(block, 0, sizeof block);
+    memcpy(block, data, n);
+    t += n;
+    b2_compress(h, block, t, 1);
+    uint64_t out = 0;
+    for (int j = 0; j < 8; j++)  /* the digest's bytes are h[0] little-endian */
+        out = (out << 8) | ((h[0] >> (8 * j)) & 0xff);
+    return out;
+}
+
+#define MIN_TIME 946684800LL   /* 2000-01-01 */
+#define MAX_TIME 4102444800LL  /* 2100-01-01 */
+
+static int
+is_digit(unsigned char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* ``<1-20 digits>_<9-10 digits>[_<1-32 of A-Za-z_>]``, the whole id: its seconds, or -1. */
+static long long
+timed_seconds(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n && is_digit(s[i]))
+        i++;
+    if (i < 1 || i > 20 || i >= n || s[i] != '_')
+        return -1;
+    size_t a = ++i;
+    while (i < n && is_digit(s[i]))
+        i++;
+    size_t digits = i - a;
+    if (digits < 9 || digits > 10)
+        return -1;
+    if (i < n) {
+        if (s[i] != '_')
+            return -1;
+        size_t tail = n - i - 1;
+        if (tail < 1 || tail > 32)
+            return -1;
+        for (size_t k = i + 1; k < n; k++)
+            if (!((s[k] >= 'A' && s[k] <= 'Z') || (s[k] >= 'a' && s[k] <= 'z') || s[k] == '_'))
+                return -1;
+    }
+    long long v = 0;
+    for (size_t k = a; k < a + digits; k++)
+        v = v * 10 + (s[k] - '0');
+    return v;
+}
+
+static int
+b64_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
+    return -1;
+}
+
+/* A protobuf varint at data[*pos]; -1 when truncated or longer than the reference reads
+ * (ten bytes); ``*big`` set when it does not fit 63 bits (no valid time then). */
+static int
+varint(const unsigned char *data, size_t n, size_t *pos, uint64_t *value, int *big)
+{
+    uint64_t v = 0;
+    *big = 0;
+    for (int shift = 0; shift < 64 && *pos < n; shift += 7) {
+        uint64_t b = data[(*pos)++];
+        uint64_t bits = b & 0x7f;
+        if (bits && (shift > 56 || (bits >> (63 - shift)) != 0))
+            *big = 1;
+        else
+            v |= bits << shift;
+        if (!(b & 0x80)) {
+            *value = v;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Field 2 of a WeCom base64 id (``CA…``: 08 <varint> 10 <varint seconds> …), or -1. */
+static long long
+protobuf_seconds(const unsigned char *s, size_t n)
+{
+    if (n < 2 || s[0] != 'C' || s[1] != 'A' || n > 64)
+        return -1;
+    size_t d = n;
+    while (d > 0 && s[d - 1] == '=')
+        d--;
+    /* Padding as Python 3.11's strict decoder took it (msgkey._base64): 2 or 3 characters
+     * past a whole quad need exactly 2 or 1 '=', a whole quad any number, 1 is an error. */
+    size_t pads = (n - d) + (4 - n % 4) % 4, partial = d % 4;
+    if (partial == 1 || (partial == 2 && pads != 2) || (partial == 3 && pads != 1))
+        return -1;
+    unsigned char data[48];
+    size_t len = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < d; i++) {
+        int v = b64_value(s[i]);
+        if (v < 0)
+            return -1;
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            data[len++] = (unsigned char)(acc >> bits);
+            acc &= (1u << bits) - 1;
+        }
+    }
+    size_t pos = 1;
+    uint64_t field1, seconds;
+    int big;
+    if (len < 1 || data[0] != 0x08 || varint(data, len, &pos, &field1, &big) < 0)
+        return -1;
+    if (pos >= len || data[pos] != 0x10)
+        return -1;
+    pos++;
+    if (varint(data, len, &pos, &seconds, &big) < 0 || big)
+        return -1;
+    return seconds > (uint64_t)MAX_TIME ? -1 : (long long)seconds;
+}
+
+PyDoc_STRVAR(dedupe_key_doc,
+"dedupe_key(msgid) -> int\n\n"
+"The archive's 63-bit dedupe key of a source message id: the same value as\n"
+"wxguard.msgkey.dedupe_key.");
+
+static PyObject *
+dedupe_key(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    if (!PyUnicode_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "dedupe_key: a message id must be str");
+        return NULL;
+    }
+    Py_ssize_t n;
+    PyObject *encoded = NULL;
+    const char *s = PyUnicode_AsUTF8AndSize(arg, &n);
+    if (s == NULL) {  /* lone surrogates: hashed as the reference does (surrogatepass) */
+        PyErr_Clear();
+        encoded = PyUnicode_AsEncodedString(arg, "utf-8", "surrogatepass");
+        if (encoded == NULL)
+            return NULL;
+        s = PyBytes_AS_STRING(encoded);
+        n = PyBytes_GET_SIZE(encoded);
+    }
+    const unsigned char *u = (const unsigned char *)s;
+    uint64_t h = blake2b64(u, (size_t)n);
+    int ascii = 1;
+    for (Py_ssize_t i = 0; i < n && ascii; i++)
+        ascii = u[i] < 0x80;
+    long long seconds = -1;
+    if (ascii) {
+        seconds = timed_seconds(u, (size_t)n);
+        if (seconds < 0)
+            seconds = protobuf_seconds(u, (size_t)n);
+    }
+    Py_XDECREF(encoded);
+    if (seconds < MIN_TIME || seconds >= MAX_TIME)
+        return PyLong_FromUnsignedLongLong(h >> 1);
+    return PyLong_FromUnsignedLongLong(((uint64_t)seconds << 30) | (h >> 34));
+}
+
 static PyMethodDef methods[] = {
     {"seal_messages", seal_messages, METH_VARARGS, seal_messages_doc},
     {"fingerprint", fingerprint, METH_VARARGS, fingerprint_doc},
     {"pack_commit", pack_commit, METH_VARARGS, pack_commit_doc},
+    {"dedupe_key", dedupe_key, METH_O, dedupe_key_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,5 +1,6 @@
 # Types of the optional native module (_sealcore.c); Python references in wxguard.seal
-# (_seal_messages_py, _finish), wxguard.crypto (Fingerprinter.of_bytes).
+# (_seal_messages_py, _finish), wxguard.crypto (Fingerprinter.of_bytes), wxguard.msgkey
+# (dedupe_key_py).
 from collections.abc import Callable
 from typing import Any
 
@@ -23,3 +24,4 @@ def fingerprint(key: bytes, domain: bytes, data: bytes, /) -> bytes: ...
 def pack_commit(
     salt: bytes, canonical: bytes, raw: bytes, compress: Callable[[bytes], bytes], /
 ) -> tuple[bytes, bytes]: ...
+def dedupe_key(msgid: str, /) -> int: ...

@@ -31,7 +31,7 @@ from .codec import Codec
 from .crypto import KeyProblem, key_id, load_kek, new_key, write_key_file
 from .keyring import KeyRing
 from .ledger import GENESIS, Frontier, chain_next, sign_checkpoint
-from .msgkey import dedupe_key
+from .msgkey import dedupe_key_py
 from .schema import check_readable, migrate
 
 DB_NAME = "archive.db"
@@ -94,7 +94,7 @@ def _connect(path: Path, write: bool = True) -> sqlite3.Connection:
             conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA busy_timeout=10000")
         conn.execute("PRAGMA cache_size=-65536")
-        conn.create_function("wx_msgkey", 1, dedupe_key, deterministic=True)
+        conn.create_function("wx_msgkey", 1, dedupe_key_py, deterministic=True)
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite3.OperationalError as e:
         conn.close()

@@ -14,6 +14,7 @@ import zstandard
 
 RAW, ZSTD_DICT_V1 = 0, 1
 MAX_BODY = 64 << 20
+LEVEL = 3
 
 
 def _dict() -> zstandard.ZstdCompressionDict:
@@ -26,8 +27,16 @@ class Codec:
 
     def __init__(self) -> None:
         d = _dict()
+        # The dictionary's compression tables built once: without this each call loads the
+        # dictionary again, 4.6 instead of 3.1 µs for an 850-byte demo body, for the same
+        # output bytes (docs/performance.md).
+        d.precompute_compress(level=LEVEL)
         self._c = zstandard.ZstdCompressor(
-            level=3, dict_data=d, write_checksum=False, write_content_size=True, write_dict_id=False
+            level=LEVEL,
+            dict_data=d,
+            write_checksum=False,
+            write_content_size=True,
+            write_dict_id=False,
         )
         self._d = zstandard.ZstdDecompressor(dict_data=d)
         # Compress only, no codec byte: for the native pack_commit (wxguard.native).

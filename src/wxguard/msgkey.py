@@ -24,10 +24,12 @@ depends on the id alone (not the source), so a bare id can be looked up too.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
+import string
+from collections.abc import Callable
 from hashlib import blake2b
+
+from . import native
 
 _TIMED = re.compile(r"[0-9]{1,20}_([0-9]{9,10})(?:_[A-Za-z_]{1,32})?")
 _MIN_TIME, _MAX_TIME = 946_684_800, 4_102_444_800  # 2000-01-01 .. 2100-01-01
@@ -50,19 +52,51 @@ def _varint(data: bytes, pos: int) -> tuple[int, int]:
     raise ValueError("truncated varint")
 
 
+_B64_VALUE = {c: i for i, c in enumerate(string.ascii_uppercase + string.ascii_lowercase
+                                          + string.digits + "+/")}  # fmt: skip
+
+
+def _base64(text: str) -> bytes | None:
+    """``text`` decoded the way ``base64.b64decode(text + padding, validate=True)`` did on
+    Python 3.11, where archives' keys were first computed, or None where it raised: spelt
+    out, so that stored keys do not depend on a later Python's stricter decoder. The
+    base64 alphabet, then only ``=`` (none leading); after the padding to a multiple of four, 2 and 3
+    characters past a whole quad need exactly 2 and 1 ``=``, a whole quad any number, 1
+    character past one is an error."""
+    data = text.rstrip("=")
+    if text[:1] == "=":  # leading padding
+        return None
+    pads = len(text) - len(data) + (-len(text) % 4)
+    partial = len(data) % 4
+    if partial == 1 or (partial == 2 and pads != 2) or (partial == 3 and pads != 1):
+        return None
+    out = bytearray()
+    acc = bits = 0
+    for c in data:
+        v = _B64_VALUE.get(c)
+        if v is None:
+            return None
+        acc, bits = (acc << 6) | v, bits + 6
+        if bits >= 8:
+            bits -= 8
+            out.append(acc >> bits)
+            acc &= (1 << bits) - 1
+    return bytes(out)
+
+
 def _protobuf_time(msgid: str) -> int | None:
     """Field 2 of a WeCom base64 id (``08 <varint> 10 <varint seconds> …``), if it is one."""
     if not msgid.startswith("CA") or len(msgid) > 64:
         return None
+    data = _base64(msgid)
+    if data is None or data[:1] != b"\x08":
+        return None
     try:
-        data = base64.b64decode(msgid + "=" * (-len(msgid) % 4), validate=True)
-        if data[:1] != b"\x08":
-            return None
         _, pos = _varint(data, 1)
         if data[pos : pos + 1] != b"\x10":
             return None
         seconds, _ = _varint(data, pos + 1)
-    except (binascii.Error, ValueError):
+    except ValueError:
         return None
     return seconds
 
@@ -76,10 +110,18 @@ def time_of(msgid: str) -> int | None:
     return seconds
 
 
-def dedupe_key(msgid: str) -> int:
-    """A non-negative 63-bit key for ``msgid``: time-ordered where the id carries a time."""
+def dedupe_key_py(msgid: str) -> int:
+    """A non-negative 63-bit key for ``msgid``: time-ordered where the id carries a time.
+
+    The reference for the native ``_sealcore.dedupe_key`` (tests compare the two), which
+    :data:`dedupe_key` is when built: ~0.2 against ~1.9 µs. ``verify`` checks the stored
+    keys with this one, so it stays an independent check of what the writer computed."""
     h = _hash(msgid)
     seconds = time_of(msgid)
     if seconds is None:
         return h >> 1
     return (seconds << _HASH_BITS) | (h >> (64 - _HASH_BITS))
+
+
+# The writer's and lookups' key function: native when built (see dedupe_key_py).
+dedupe_key: Callable[[str], int] = native.core.dedupe_key if native.core else dedupe_key_py
