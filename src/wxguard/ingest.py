@@ -279,7 +279,7 @@ def ingest_file(
     damage: list[DamagedInput] = []
     records = _until_damaged(records, damage)
     decoder = interchange.Decoder(path.parent) if fmt == "jsonl" else None
-    batch, nbytes, last_pos = Batch(source=source), 0, start
+    batch, nbytes, nrecs, last_pos = Batch(source=source), 0, 0, start
     sealer.begin()
     gc_was_enabled = gc.isenabled()
     gc.disable()  # ingest builds no reference cycles; GC scans of held batches cost ~half the time
@@ -298,13 +298,14 @@ def ingest_file(
             else:
                 batch.prepared.append((item, rec.raw))
             nbytes += len(rec.raw)
+            nrecs += 1  # records, not len(batch): that sums five lists, ~0.3 us a record
             last_pos = rec.position
-            if len(batch) >= BATCH_RECORDS or nbytes >= BATCH_BYTES:
+            if nrecs >= BATCH_RECORDS or nbytes >= BATCH_BYTES:
                 batch.cursor = (stream, f"{last_pos};head={head}")
                 report.counts.add(sealer.commit(batch))
                 if progress:
                     progress(consumed[0]() if consumed else last_pos)
-                batch, nbytes = Batch(source=source), 0
+                batch, nbytes, nrecs = Batch(source=source), 0, 0
                 sealer.begin()
         batch.cursor = (stream, f"{last_pos};head={head}")
         report.counts.add(sealer.commit(batch))
