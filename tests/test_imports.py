@@ -20,7 +20,7 @@ import pytest
 from conftest import run_cli, send_json
 from wxguard import imports as I
 from wxguard.archive import Archive
-from wxguard.cli import run_ingest
+from wxguard.cli_ingest import run_ingest
 from wxguard.demo import wechat as W
 from wxguard.imports import appmsg, silk
 from wxguard.imports.common import Account, Row

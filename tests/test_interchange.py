@@ -12,7 +12,7 @@ import pytest
 
 from conftest import directory_of, load, run_cli
 from wxguard.archive import Archive
-from wxguard.cli import run_ingest
+from wxguard.cli_ingest import run_ingest
 from wxguard.crypto import open_sealed
 from wxguard.demo import wechat as W
 from wxguard.ingest import ingest_file

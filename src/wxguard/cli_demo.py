@@ -14,7 +14,6 @@ from .cli import (
     DataOpt,
     FormatOpt,
     OutputFormat,
-    _counts,
     _print_json,
     app,
     err,
@@ -22,8 +21,8 @@ from .cli import (
     fail,
     out,
     print_stats,
-    run_ingest,
 )
+from .cli_ingest import _counts, run_ingest
 from .seal import Counts
 
 demo_app = typer.Typer(help="The demo company: generate data, or load and show it.")
