@@ -576,7 +576,7 @@ static const uint64_t b2_iv[8] = {
     0x1f83d9abfb41bd6bULL, 0x5be0cd19137e2179ULL,
 };
 
-static const uint8_t b2_sigma[12][16] = {
+static const uint8_t b2_sigma[10][16] = {
     {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15},
     {14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3},
     {11, 8, 12, 0, 5, 2, 15, 13, 10, 14, 3, 6, 7, 1, 9, 4},
@@ -587,9 +587,7 @@ static const uint8_t b2_sigma[12][16] = {
     {13, 11, 7, 14, 12, 1, 3, 9, 5, 0, 15, 4, 8, 6, 2, 10},
     {6, 15, 14, 9, 11, 3, 0, 8, 12, 2, 13, 7, 1, 4, 10, 5},
     {10, 2, 8, 4, 7, 6, 1, 5, 15, 11, 9, 14, 3, 12, 13, 0},
-    {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15},
-    {14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3},
-};
+};  /* rounds 10 and 11 reuse rows 0 and 1 */
 
 static inline uint64_t
 rotr64(uint64_t x, int n)
@@ -626,7 +624,7 @@ b2_compress(uint64_t h[8], const unsigned char block[128], uint64_t t, int last)
         v[b] = rotr64(v[b] ^ v[c], 63);         \
     } while (0)
     for (int r = 0; r < 12; r++) {
-        const uint8_t *s = b2_sigma[r];
+        const uint8_t *s = b2_sigma[r % 10];
         B2_G(0, 4, 8, 12, m[s[0]], m[s[1]]);
         B2_G(1, 5, 9, 13, m[s[2]], m[s[3]]);
         B2_G(2, 6, 10, 14, m[s[4]], m[s[5]]);
