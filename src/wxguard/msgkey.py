@@ -59,7 +59,8 @@ _B64_VALUE = {c: i for i, c in enumerate(string.ascii_uppercase + string.ascii_l
 def _base64(text: str) -> bytes | None:
     """``text`` decoded the way ``base64.b64decode(text + padding, validate=True)`` did on
     Python 3.11, where archives' keys were first computed, or None where it raised: spelt
-    out, so that stored keys do not depend on a later Python's stricter decoder. The
+    out, so that stored keys do not depend on a later Python's stricter decoder (CPython
+    gh-118314 rejects excess padding from 3.13, gh-146311 non-zero pad bits later). The
     base64 alphabet, then only ``=`` (none leading); after the padding to a multiple of
     four, 2 and 3 characters past a whole quad need exactly 2 and 1 ``=``, a whole quad
     any number, 1 character past one is an error."""
