@@ -11,6 +11,7 @@ import sqlite3
 import stat
 from pathlib import Path
 
+import msgspec
 import orjson
 import pytest
 import zstandard
@@ -21,11 +22,12 @@ from wxguard.crypto import KeyProblem
 from wxguard.imports.plan import plan
 from wxguard.ingest import Preparer, ingest_file
 from wxguard.inputs import HEAD_BYTES, MAX_RECORD, IngestError
-from wxguard.model import message_id
+from wxguard.model import Text, message_id
 from wxguard.proofcheck import split_plaintext
-from wxguard.seal import Sealer
+from wxguard.seal import Batch, Sealer
 from wxguard.sealed import open_body, opened_batches
 from wxguard.verify import verify
+from wxguard.wecom import normalise_bytes
 
 
 def _count(a: Archive, table: str) -> int:
@@ -206,6 +208,38 @@ def test_conflicting_duplicate_is_quarantined_not_overwritten(
     assert r.counts.imported == 0 and r.counts.quarantined == 1
     assert "different content" in next(iter(r.counts.reasons))
     assert archive.ledger_head == head
+
+
+def test_a_record_archived_under_an_earlier_canonical_form_is_a_duplicate(
+    archive: Archive, tmp_path: Path
+) -> None:
+    """A later wxguard may normalise the same source record differently (here: an earlier
+    normaliser that did not split quotes out of a reply). Reading the record again, from
+    another file or a healed capture, is a duplicate, not a conflict to quarantine."""
+    content = '这是一条引用/回复消息：\n"张三:\n报价单发一下"\n------\n好的，马上发'
+    raw = orjson.dumps({
+        "msgid": "q1_1700000000", "action": "send", "from": "zhangsan", "tolist": ["lisi"],
+        "roomid": "", "msgtime": 1700000000123, "msgtype": "text", "text": {"content": content},
+    })  # fmt: skip
+    now = normalise_bytes(raw)
+    assert isinstance(now.payload, Text) and now.payload.quote_author == "张三"
+    earlier = msgspec.structs.replace(now, payload=Text(content=content))
+    s = Sealer(archive)
+    s.begin()
+    assert s.commit(Batch(messages=[(earlier, raw)])).imported == 1
+    head = archive.ledger_head
+
+    f = tmp_path / "again.jsonl"
+    f.write_bytes(raw + b"\n")
+    r = ingest_file(archive, s, f)
+    assert (r.counts.imported, r.counts.duplicates, r.counts.quarantined) == (0, 1, 0)
+    assert archive.ledger_head == head
+    # another record under the same id is still a conflict, kept aside
+    g = tmp_path / "other.jsonl"
+    g.write_bytes(raw.replace("马上发".encode(), "明天发".encode()) + b"\n")
+    r = ingest_file(archive, s, g)
+    assert (r.counts.imported, r.counts.duplicates, r.counts.quarantined) == (0, 0, 1)
+    assert verify(archive).ok
 
 
 def test_oversized_record_is_quarantined(archive: Archive, tmp_path: Path) -> None:

@@ -22,7 +22,6 @@ from .cli import (
     out,
     print_stats,
 )
-from .cli_ingest import _counts, run_ingest
 from .seal import Counts
 
 demo_app = typer.Typer(help="The demo company: generate data, or load and show it.")
@@ -64,6 +63,9 @@ def demo(
                 f"Generated {messages:,} demo messages "
                 f"({summary['planted']} planted risky items){where}"
             )
+            # Not at import: cli_ingest imports cli, whose last lines import this module.
+            from .cli_ingest import _counts, run_ingest
+
             with Archive.open(d, write=True) as a:
                 total, _files = run_ingest(
                     a, [src.with_name("demo.directory.jsonl"), src], "auto", "wecom"

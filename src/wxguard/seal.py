@@ -44,8 +44,14 @@ from .model import (
     classify_participant,
 )
 from .msgkey import dedupe_key
-from .proofcheck import commitment
-from .sealed import blob_stored_digest, body_aad, message_stored_digest, quarantine_aad
+from .proofcheck import commitment, split_plaintext
+from .sealed import (
+    blob_stored_digest,
+    body_aad,
+    message_stored_digest,
+    open_body,
+    quarantine_aad,
+)
 from .textview import attachments_of
 
 _CONVERSATION_DEC = msgspec.json.Decoder(Conversation)
@@ -281,21 +287,36 @@ class Sealer:
     def _load_known_participants(self) -> set[bytes]:
         return {r[0] for r in self.a.conn.execute("SELECT fp FROM participants")}
 
-    def _existing(self, dkeys: list[int]) -> dict[tuple[str, str], bytes]:
-        """(source, id) -> content fingerprint of archived messages whose dedupe key is one
-        of ``dkeys`` (a superset of the batch's ids: the caller compares the ids)."""
-        found: dict[tuple[str, str], bytes] = {}
+    def _existing(self, dkeys: list[int]) -> dict[tuple[str, str], tuple[bytes, int | bytes]]:
+        """(source, id) -> (content fingerprint, seq) of archived messages whose dedupe key
+        is one of ``dkeys`` (a superset of the batch's ids: the caller compares the ids)."""
+        found: dict[tuple[str, str], tuple[bytes, int | bytes]] = {}
         wanted = sorted(set(dkeys))
         for i in range(0, len(wanted), 900):
             chunk = wanted[i : i + 900]
             q = ",".join("?" * len(chunk))
-            for source, mid, cfp in self.a.conn.execute(
-                f"SELECT m.source, m.source_msg_id, m.content_fp FROM message_keys k "
+            for source, mid, cfp, seq in self.a.conn.execute(
+                f"SELECT m.source, m.source_msg_id, m.content_fp, m.seq FROM message_keys k "
                 f"JOIN messages m ON m.seq = k.seq WHERE k.k IN ({q})",
                 chunk,
             ):
-                found[(source, mid)] = cfp
+                found[(source, mid)] = (cfp, seq)
         return found
+
+    def _same_record(self, seen: int | bytes, raw: bytes) -> bool:
+        """Whether ``raw`` is byte for byte the record a message was first read from:
+        ``seen`` is the archived message's seq, or the raw bytes of one earlier in the
+        batch. An archived message is opened for this (only when the canonical forms
+        differ: rare); one whose key was destroyed cannot be compared, so is not the same."""
+        if isinstance(seen, bytes):
+            return seen == raw
+        row = self.a.conn.execute(
+            "SELECT l.ref, m.key_id, m.body FROM messages m JOIN ledger l ON l.seq = m.seq "
+            "WHERE m.seq = ?",
+            (seen,),
+        ).fetchone()
+        pt = open_body(self.a, seen, row[0], row[1], row[2]) if row else None
+        return pt is not None and split_plaintext(pt)[2] == raw
 
     def _seal(self, batch: Batch) -> Counts:
         a, conn, fp, keys = self.a, self.a.conn, self.fp, self.a.keys
@@ -314,12 +335,15 @@ class Sealer:
 
         def fresh(source: str, msgid: str, cfp: bytes, raw: bytes) -> bool:
             """Not archived yet (and now counted as seen); a duplicate is counted or, with
-            different content, quarantined."""
+            different content, quarantined. The same source record is a duplicate even when
+            its canonical form is not the one archived: a later wxguard may normalise it
+            differently (a new field), and a re-read after an upgrade is no conflict."""
             prior = existing.get((source, msgid))
             if prior is None:
-                existing[(source, msgid)] = cfp
+                existing[(source, msgid)] = (cfp, raw)
                 return True
-            if prior == cfp or batch.rerendered_duplicates:
+            prior_cfp, seen = prior
+            if prior_cfp == cfp or batch.rerendered_duplicates or self._same_record(seen, raw):
                 counts.duplicates += 1
             else:
                 reason = "duplicate message id with different content"
