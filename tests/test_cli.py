@@ -257,3 +257,20 @@ def test_a_scheduled_folder_ingest_lists_only_files_with_news(tmp_path: Path, de
     again = run_cli("ingest", folder, data=data).stdout
     assert "day3.jsonl: 100 imported" in again and "day0" not in again
     assert "3 more files had nothing new" in again
+
+
+def test_every_cli_module_imports_first() -> None:
+    """The command modules import one another; each must also work as the first one a
+    program (a plugin, a test) imports, in a fresh interpreter."""
+    import sys
+
+    import wxguard
+
+    names = sorted(p.stem for p in Path(wxguard.__file__).parent.glob("cli*.py"))
+    assert "cli_ingest" in names and "cli_detect" in names
+    procs = {
+        n: subprocess.Popen([sys.executable, "-c", f"import wxguard.{n}"], stderr=subprocess.PIPE)
+        for n in names
+    }
+    failed = {n: p.communicate()[1].decode()[-300:] for n, p in procs.items() if p.wait()}
+    assert not failed, failed

@@ -39,6 +39,9 @@ app = typer.Typer(
 )
 keys_app = typer.Typer(help="Manage the archive's keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+# `wxguard demo …`: registered by cli_demo (for --help's order); made here so that the
+# modules adding commands to it (cli_imports) need not import cli_demo.
+demo_app = typer.Typer(help="The demo company: generate data, or load and show it.")
 
 err = Console(stderr=True)
 out = Console()

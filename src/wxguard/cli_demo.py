@@ -16,6 +16,7 @@ from .cli import (
     OutputFormat,
     _print_json,
     app,
+    demo_app,
     err,
     errors,
     fail,
@@ -24,7 +25,6 @@ from .cli import (
 )
 from .seal import Counts
 
-demo_app = typer.Typer(help="The demo company: generate data, or load and show it.")
 app.add_typer(demo_app, name="demo")
 
 

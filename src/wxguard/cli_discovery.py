@@ -7,10 +7,12 @@ from typing import Annotated
 
 import typer
 
-from . import audit
+from . import (
+    audit,
+    cli_records,  # its _errors, read when a command runs (import order)
+)
 from .archive import Archive, resolve_data_dir
 from .cli import DataOpt, FormatOpt, OutputFormat, _esc, _print_json, _progress, app, fail, out
-from .cli_records import _errors
 
 discovery_app = typer.Typer(
     help="eDiscovery and data-subject exports (RSMF, EML, PDF, CSV, JSONL) with proofs.",
@@ -41,7 +43,7 @@ def discovery_request(
 
     d = resolve_data_dir(data)
     scope = ExportScope(query=query, hold=hold, person=person, custodian=custodian)
-    with _errors(), Archive.open(d) as a:
+    with cli_records._errors(), Archive.open(d) as a:
         e = request(
             a,
             scope,
@@ -66,7 +68,7 @@ def discovery_approve(export_id: Annotated[int, typer.Argument()], data: DataOpt
     """Approve another user's export request (two-person rule)."""
     from .exports.package import approve
 
-    with _errors(), Archive.open(resolve_data_dir(data)) as a:
+    with cli_records._errors(), Archive.open(resolve_data_dir(data)) as a:
         e = approve(a, export_id, audit.current_actor())
     out.print(f"Export {e.id} approved by {_esc(e.approved_by or '')}.")
 
@@ -84,7 +86,7 @@ def discovery_run(
 
     if font is not None and not font.is_file():
         fail(f"--font {font}: no such file")
-    with _errors(), Archive.open(resolve_data_dir(data)) as a, _progress() as bar:
+    with cli_records._errors(), Archive.open(resolve_data_dir(data)) as a, _progress() as bar:
         task = bar.add_task("export", total=None)
         e = run(
             a,
@@ -111,7 +113,7 @@ def discovery_list(data: DataOpt = None, output: FormatOpt = OutputFormat.text) 
     """List export requests."""
     from .exports.package import exports
 
-    with _errors(), Archive.open(resolve_data_dir(data)) as a:
+    with cli_records._errors(), Archive.open(resolve_data_dir(data)) as a:
         rows = [e.as_dict() for e in exports(a)]
     if output == OutputFormat.json:
         _print_json(rows)

@@ -17,12 +17,12 @@ from .cli import (
     OutputFormat,
     _print_json,
     app,
+    demo_app,
     err,
     errors,
     fail,
     out,
 )
-from .cli_demo import demo_app
 from .imports import EmployeeError, read_employees
 from .imports.run import mark_employees
 

@@ -11,7 +11,10 @@ from typing import Annotated, Any
 
 import typer
 
-from . import audit
+from . import (
+    audit,
+    cli_detect,  # its CST, read when a command runs (import order)
+)
 from .archive import Archive, resolve_data_dir
 from .cli import (
     DataOpt,
@@ -26,7 +29,6 @@ from .cli import (
     fail,
     out,
 )
-from .cli_detect import CST
 from .delivery.config import ConfigError, load_alerting
 from .delivery.outbox import deliver, status
 from .detect.api import DetectorError
@@ -75,7 +77,7 @@ def _errors() -> Iterator[None]:
 def _when(ms: int | None) -> str:
     if not ms:
         return "-"
-    return dt.datetime.fromtimestamp(ms / 1000, CST).strftime("%Y-%m-%d %H:%M")
+    return dt.datetime.fromtimestamp(ms / 1000, cli_detect.CST).strftime("%Y-%m-%d %H:%M")
 
 
 def _data_or_none(data: Path | None) -> Path | None:

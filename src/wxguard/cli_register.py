@@ -11,9 +11,9 @@ from typing import Annotated, Any
 
 import typer
 
+from . import cli_detect  # read when a command runs (import order)
 from .archive import Archive, resolve_data_dir
 from .cli import DataOpt, FormatOpt, OutputFormat, _esc, _print_json, _table, app, fail, out
-from .cli_detect import _detect_errors, _warn
 from .detect.docprint import FORMAT as DOCPRINT_FORMAT
 from .detect.docprint import build_print, load_prints, prints_dir, save_print
 from .detect.exactdata import build_index, edm_dir, load_indexes, save_index
@@ -35,7 +35,7 @@ def edm_add(
 ) -> None:
     """Register a customer table: cells are stored only as keyed hashes; the CSV is not kept."""
     d = resolve_data_dir(data)
-    with _detect_errors(), Archive.open(d) as a:
+    with cli_detect._detect_errors(), Archive.open(d) as a:
         try:
             raw = csv_file.read_bytes()
         except OSError as e:
@@ -56,10 +56,10 @@ def edm_list(data: DataOpt = None, output: FormatOpt = OutputFormat.text) -> Non
     """List registered tables (names, record counts, matched columns)."""
     d = resolve_data_dir(data)
     skipped: list[str] = []
-    with _detect_errors():
+    with cli_detect._detect_errors():
         tables = load_indexes(edm_dir(d), None, skipped)
     for why in skipped:
-        _warn("[yellow]skipped:[/]", why)
+        cli_detect._warn("[yellow]skipped:[/]", why)
     rows: list[dict[str, Any]] = [
         {"name": x.name, "records": x.records, "created_at": x.created_at,
          "columns": [c for c, k in zip(x.columns, x.kinds, strict=True) if k != "skip"]}
@@ -75,7 +75,7 @@ def edm_list(data: DataOpt = None, output: FormatOpt = OutputFormat.text) -> Non
 @edm_app.command("remove")
 def edm_remove(name: str, data: DataOpt = None) -> None:
     """Remove a registered table (its findings stay until the next scan replaces them)."""
-    with _detect_errors():
+    with cli_detect._detect_errors():
         remove_item(edm_dir(resolve_data_dir(data)), name, "exact-data table")
     out.print(f"Removed {_esc(name)}")
 
@@ -97,7 +97,7 @@ def fingerprint_add(
 ) -> None:
     """Register a confidential document: its md5/sha256 and hashes of its text's shingles."""
     d = resolve_data_dir(data)
-    with _detect_errors(), Archive.open(d) as a:
+    with cli_detect._detect_errors(), Archive.open(d) as a:
         p, read = build_print(name, document, edm_hash(a))
         path = save_print(d, p, replace)
     info = {"name": p.name, "file": p.file, "md5": p.md5, "shingles": len(p.shingles),
@@ -119,13 +119,13 @@ def fingerprint_add(
 def fingerprint_list(data: DataOpt = None, output: FormatOpt = OutputFormat.text) -> None:
     """List registered documents."""
     skipped: list[str] = []
-    with _detect_errors():
+    with cli_detect._detect_errors():
         prints = load_prints(prints_dir(resolve_data_dir(data)), None, skipped)
     for why in skipped:
-        _warn("[yellow]skipped:[/]", why)
+        cli_detect._warn("[yellow]skipped:[/]", why)
     for p in prints:
         if p.format != DOCPRINT_FORMAT and p.shingles:
-            _warn(
+            cli_detect._warn(
                 "[yellow]older sampling:[/]",
                 f"{p.name} ({p.format}) may miss short excerpts; rebuild it with "
                 f"'wxguard fingerprint add {p.name} FILE --replace'",
@@ -145,7 +145,7 @@ def fingerprint_list(data: DataOpt = None, output: FormatOpt = OutputFormat.text
 @fingerprint_app.command("remove")
 def fingerprint_remove(name: str, data: DataOpt = None) -> None:
     """Remove a registered document."""
-    with _detect_errors():
+    with cli_detect._detect_errors():
         remove_item(prints_dir(resolve_data_dir(data)), name, "registered document")
     out.print(f"Removed {_esc(name)}")
 
@@ -186,7 +186,7 @@ def lexicon_check(
 def lexicon_list(data: DataOpt = None, output: FormatOpt = OutputFormat.text) -> None:
     """List the lexicons the lexicon detector loads (built-in and DATA/lexicons/)."""
     d = resolve_data_dir(data)
-    with _detect_errors():
+    with cli_detect._detect_errors():
         mine = [d / "lexicons"] if (d / "lexicons").is_dir() else []
         files = builtin_lexicon_files() + lexicon_files(mine)
     rows: list[dict[str, object]] = []
@@ -206,4 +206,4 @@ def lexicon_list(data: DataOpt = None, output: FormatOpt = OutputFormat.text) ->
             for r in rows])  # fmt: skip
     for r in rows:
         if "problem" in r:
-            _warn("[yellow]skipped:[/]", str(r["problem"]))
+            cli_detect._warn("[yellow]skipped:[/]", str(r["problem"]))
