@@ -49,8 +49,8 @@ from .sealed import (
     blob_stored_digest,
     body_aad,
     message_stored_digest,
-    open_body,
     quarantine_aad,
+    stored_plaintext,
 )
 from .textview import attachments_of
 
@@ -310,12 +310,7 @@ class Sealer:
         differ: rare); one whose key was destroyed cannot be compared, so is not the same."""
         if isinstance(seen, bytes):
             return seen == raw
-        row = self.a.conn.execute(
-            "SELECT l.ref, m.key_id, m.body FROM messages m JOIN ledger l ON l.seq = m.seq "
-            "WHERE m.seq = ?",
-            (seen,),
-        ).fetchone()
-        pt = open_body(self.a, seen, row[0], row[1], row[2]) if row else None
+        pt = stored_plaintext(self.a, seen)
         return pt is not None and split_plaintext(pt)[2] == raw
 
     def _seal(self, batch: Batch) -> Counts:

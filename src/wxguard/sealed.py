@@ -44,6 +44,17 @@ def open_body(archive: Archive, seq: int, mid: str, kid: int, body: bytes | None
     return archive.codec.unpack(open_sealed(aead, body, body_aad(seq, mid)))
 
 
+def stored_plaintext(archive: Archive, seq: int) -> bytes | None:
+    """The sealed plaintext of archived message ``seq``, looked up by itself; None when
+    there is no such message or its key was destroyed."""
+    row = archive.conn.execute(
+        "SELECT l.ref, m.key_id, m.body FROM messages m JOIN ledger l ON l.seq = m.seq "
+        "WHERE m.seq = ?",
+        (seq,),
+    ).fetchone()
+    return open_body(archive, seq, row[0], row[1], row[2]) if row else None
+
+
 def open_blob(archive: Archive, blob_id: str) -> bytes | None:
     """The plaintext of a stored blob; None when it is not stored or its key was destroyed
     (disposed under retention)."""
